@@ -1,0 +1,34 @@
+# Two entry points: `make dev` starts a dev node, `make test` runs the whole suite.
+# Each sets up what it needs first (a virtual environment, the Node.js test clients).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: dev test bench compile-contracts lint clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+dev: $(BIN)/.installed
+	$(BIN)/conclave dev $(ARGS)
+
+test: $(BIN)/.installed node_modules/.installed
+	$(BIN)/pytest -n 2 $(ARGS)
+
+bench: $(BIN)/.installed node_modules/.installed
+	$(BIN)/python -m bench.erc20_throughput $(ARGS)
+
+compile-contracts: node_modules/.installed
+	node scripts/compile-contracts.mjs
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .hypothesis

@@ -1,0 +1,6 @@
+"""The trust boundary: execution, state and (later) keys, sealing and the visibility ACL.
+
+The host (gateway, storage, networking) reaches execution and state only through
+`interface.EnclaveAPI`. `local.InProcessEnclave` implements it in the host's process;
+the separate-process implementation speaks the same interface over messages.
+"""

@@ -1,0 +1,51 @@
+"""The interface between the host and the enclave: plain data in, plain data out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from evm_runtime.chain import ChainParams, GenesisAccount
+from evm_runtime.transactions import CallRequest, DecodedTransaction
+from evm_runtime.types import Address
+from ledger.ordering import ExecutionResult
+from ledger.store import BlockRecord
+
+
+class EnclaveAPI(Protocol):
+    """Everything the host may ask of the trusted side."""
+
+    @property
+    def params(self) -> ChainParams: ...
+
+    def create_genesis(
+        self, alloc: Mapping[Address, GenesisAccount], timestamp: int
+    ) -> BlockRecord:
+        """The genesis block over `alloc` (not yet stored)."""
+
+    def admit(self, raw: bytes) -> DecodedTransaction:
+        """Decode and check a signed transaction against the latest state."""
+
+    # -- ordering (ledger.ordering.BlockExecutor) -------------------------------------
+
+    def account_nonce(self, address: Address) -> int: ...
+
+    def next_base_fee(self) -> int: ...
+
+    def execute(self, batch: Sequence[DecodedTransaction], timestamp: int) -> ExecutionResult: ...
+
+    def committed(self, block: BlockRecord) -> None: ...
+
+    # -- reads at a block ---------------------------------------------------------------
+
+    def balance(self, address: Address, block_number: int) -> int: ...
+
+    def nonce(self, address: Address, block_number: int) -> int: ...
+
+    def code(self, address: Address, block_number: int) -> bytes: ...
+
+    def storage_at(self, address: Address, slot: int, block_number: int) -> bytes: ...
+
+    def call(self, call: CallRequest, block_number: int) -> bytes: ...
+
+    def estimate_gas(self, call: CallRequest, block_number: int) -> int: ...

@@ -1,0 +1,174 @@
+"""The enclave run inside the host's process."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+
+from eth.abc import BlockHeaderAPI, StateAPI
+
+from evm_runtime.block_builder import BlockEnv, build_block
+from evm_runtime.calls import CallContext, state_at
+from evm_runtime.chain import ChainParams, GenesisAccount, decode_header, make_genesis, next_base_fee
+from evm_runtime.exceptions import NotFound
+from evm_runtime.state_db import NodeCache
+from evm_runtime.transactions import (
+    CallRequest,
+    DecodedTransaction,
+    check_admissible,
+    decode_signed_transaction,
+)
+from evm_runtime.types import ZERO_ADDRESS, Address, Hash32
+from ledger.ordering import ExecutionResult
+from ledger.store import MAX_ANCESTORS, BlockRecord, LedgerStore
+
+
+class InProcessEnclave:
+    """Executes and reads state for one node, in the host's process."""
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        params: ChainParams,
+        *,
+        coinbase: Address = ZERO_ADDRESS,
+        cache_entries: int | None = None,
+    ) -> None:
+        self._store = store
+        self._params = params
+        self._coinbase = coinbase
+        self._cache = NodeCache(store) if cache_entries is None else NodeCache(store, cache_entries)
+        self._head: BlockHeaderAPI | None = None
+        self._ancestors: deque[Hash32] = deque(maxlen=MAX_ANCESTORS)
+        self._head_state: StateAPI | None = None
+
+    @property
+    def params(self) -> ChainParams:
+        return self._params
+
+    # -- genesis and head -----------------------------------------------------------------
+
+    def create_genesis(self, alloc: Mapping[Address, GenesisAccount], timestamp: int) -> BlockRecord:
+        genesis = make_genesis(self._params, alloc, self._cache, timestamp=timestamp)
+        header = genesis.header
+        return BlockRecord(
+            number=0,
+            hash=Hash32(header.hash),
+            parent_hash=Hash32(header.parent_hash),
+            header=header.encode() if hasattr(header, "encode") else _encode(header),
+            timestamp=header.timestamp,
+            state_writes=genesis.state_writes,
+        )
+
+    def _head_header(self) -> BlockHeaderAPI:
+        if self._head is None:
+            stored = self._store.head()
+            if stored is None:
+                raise NotFound("the ledger has no genesis block yet")
+            self._head = decode_header(stored.header)
+            self._ancestors.extend(reversed(self._store.ancestor_hashes(stored.number)))
+        return self._head
+
+    def _latest_state(self) -> StateAPI:
+        if self._head_state is None:
+            self._head_state = state_at(self._head_header(), self._params, self._cache)
+        return self._head_state
+
+    def _header_at(self, block_number: int) -> BlockHeaderAPI:
+        head = self._head_header()
+        if block_number == head.block_number:
+            return head
+        stored = self._store.block_by_number(block_number)
+        if stored is None:
+            raise NotFound(f"block {block_number} not found")
+        return decode_header(stored.header)
+
+    def _state_at(self, block_number: int) -> StateAPI:
+        if block_number == self._head_header().block_number:
+            return self._latest_state()
+        return state_at(self._header_at(block_number), self._params, self._cache)
+
+    # -- admission --------------------------------------------------------------------
+
+    def admit(self, raw: bytes) -> DecodedTransaction:
+        decoded = decode_signed_transaction(raw, self._params.chain_id)
+        state = self._latest_state()
+        check_admissible(
+            decoded,
+            account_nonce=state.get_nonce(decoded.sender),
+            balance=state.get_balance(decoded.sender),
+            base_fee=self.next_base_fee(),
+            block_gas_limit=self._params.gas_limit,
+        )
+        return decoded
+
+    # -- ordering -------------------------------------------------------------------------
+
+    def account_nonce(self, address: Address) -> int:
+        return self._latest_state().get_nonce(address)
+
+    def next_base_fee(self) -> int:
+        return next_base_fee(self._head_header())
+
+    def execute(self, batch: Sequence[DecodedTransaction], timestamp: int) -> ExecutionResult:
+        parent = self._head_header()
+        built = build_block(
+            parent,
+            batch,
+            self._params,
+            BlockEnv(coinbase=self._coinbase, timestamp=timestamp),
+            self._cache,
+            reversed(self._ancestors),
+        )
+        header = built.header
+        record = BlockRecord(
+            number=header.block_number,
+            hash=built.hash,
+            parent_hash=Hash32(header.parent_hash),
+            header=_encode(header),
+            timestamp=header.timestamp,
+            transactions=built.transactions,
+            state_writes=built.state_writes,
+        )
+        return ExecutionResult(block=record, dropped=built.dropped)
+
+    def committed(self, block: BlockRecord) -> None:
+        if block.state_writes:
+            self._cache.absorb(block.state_writes)
+        self._head = decode_header(block.header)
+        self._ancestors.append(block.hash)
+        self._head_state = None
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def balance(self, address: Address, block_number: int) -> int:
+        return self._state_at(block_number).get_balance(address)
+
+    def nonce(self, address: Address, block_number: int) -> int:
+        return self._state_at(block_number).get_nonce(address)
+
+    def code(self, address: Address, block_number: int) -> bytes:
+        return self._state_at(block_number).get_code(address)
+
+    def storage_at(self, address: Address, slot: int, block_number: int) -> bytes:
+        return self._state_at(block_number).get_storage(address, slot).to_bytes(32, "big")
+
+    def _call_context(self, block_number: int) -> CallContext:
+        return CallContext(
+            self._header_at(block_number),
+            self._params,
+            self._cache,
+            self._store.ancestor_hashes(block_number - 1) if block_number else (),
+        )
+
+    def call(self, call: CallRequest, block_number: int) -> bytes:
+        return self._call_context(block_number).call(call).output
+
+    def estimate_gas(self, call: CallRequest, block_number: int) -> int:
+        return self._call_context(block_number).estimate_gas(call)
+
+
+def _encode(header: BlockHeaderAPI) -> bytes:
+    import rlp
+
+    return rlp.encode(header)

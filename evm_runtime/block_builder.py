@@ -1,0 +1,162 @@
+"""Applying an ordered batch of transactions to a parent state to make a block.
+
+The rule: transactions are tried in the order given. One that does not fit in the gas
+left in the block waits for a later block; one the state refuses (its nonce was taken,
+its sender can no longer pay) is dropped with the reason. Every other transaction is
+included with a receipt, whether it succeeded or reverted. The same parent, batch and
+block environment always give the same block hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from eth._utils.address import generate_contract_address
+from eth.abc import BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
+from eth.db.trie import make_trie_root_and_nodes
+from eth_bloom import BloomFilter
+from eth_utils import ValidationError
+
+from .chain import MAX_EXTRA_DATA, VM, ChainParams
+from .state_db import NodeCache, StateOverlay
+from .transactions import DecodedTransaction, effective_gas_price, transaction_type
+from .types import Address, ExecutedTransaction, Hash32, LogRecord
+
+
+@dataclass(frozen=True, slots=True)
+class BlockEnv:
+    """What the block producer chooses for a new block."""
+
+    coinbase: Address
+    timestamp: int
+    extra_data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltBlock:
+    """A sealed block with everything storage needs to keep it."""
+
+    header: BlockHeaderAPI
+    transactions: tuple[ExecutedTransaction, ...]
+    state_writes: dict[bytes, bytes]
+    deferred: tuple[DecodedTransaction, ...]
+    dropped: tuple[tuple[DecodedTransaction, str], ...]
+
+    @property
+    def hash(self) -> Hash32:
+        return Hash32(self.header.hash)
+
+    @property
+    def number(self) -> int:
+        return self.header.block_number
+
+
+def child_header(parent: BlockHeaderAPI, params: ChainParams, env: BlockEnv) -> BlockHeaderAPI:
+    """The header template of the block after `parent`, before execution."""
+    return VM.create_header_from_parent(
+        parent,
+        coinbase=env.coinbase,
+        timestamp=max(env.timestamp, parent.timestamp),
+        gas_limit=params.gas_limit,
+        extra_data=env.extra_data[:MAX_EXTRA_DATA],
+        mix_hash=parent.hash,
+    )
+
+
+def build_block(
+    parent: BlockHeaderAPI,
+    batch: Sequence[DecodedTransaction],
+    params: ChainParams,
+    env: BlockEnv,
+    cache: NodeCache,
+    ancestor_hashes: Iterable[Hash32],
+) -> BuiltBlock:
+    """Execute `batch` on `parent`'s state and seal the resulting block.
+
+    `ancestor_hashes` are the hashes of `parent` and its ancestors, newest first (up to
+    256), which the BLOCKHASH opcode reads.
+    """
+    header = child_header(parent, params, env)
+    overlay = StateOverlay(cache)
+    state = VM.build_state(overlay, header, params.context, tuple(ancestor_hashes))
+
+    included: list[ExecutedTransaction] = []
+    receipts: list[ReceiptAPI] = []
+    included_txs: list[SignedTransactionAPI] = []
+    deferred: list[DecodedTransaction] = []
+    dropped: list[tuple[DecodedTransaction, str]] = []
+    gas_used = 0
+    bloom = BloomFilter()
+    log_index = 0
+
+    for item in batch:
+        tx = item.tx
+        if gas_used + tx.gas > header.gas_limit:
+            deferred.append(item)
+            continue
+        snapshot = state.snapshot()
+        try:
+            state.lock_changes()
+            computation = state.apply_transaction(tx)
+        except ValidationError as exc:
+            state.revert(snapshot)
+            dropped.append((item, str(exc)))
+            continue
+        receipt = VM.make_receipt(header.copy(gas_used=gas_used), tx, computation, state)
+        gas_used = receipt.gas_used
+        bloom |= receipt.bloom
+        receipts.append(receipt)
+        included_txs.append(tx)
+        logs = tuple(
+            LogRecord(
+                address=Address(entry.address),
+                topics=tuple(topic.to_bytes(32, "big") for topic in entry.topics),
+                data=entry.data,
+                log_index=log_index + offset,
+            )
+            for offset, entry in enumerate(receipt.logs)
+        )
+        log_index += len(logs)
+        is_create = not tx.to
+        included.append(
+            ExecutedTransaction(
+                hash=Hash32(tx.hash),
+                raw=item.raw,
+                sender=item.sender,
+                to=None if is_create else Address(tx.to),
+                nonce=tx.nonce,
+                index=len(included),
+                tx_type=transaction_type(tx),
+                status=0 if computation.is_error else 1,
+                gas_used=gas_used - (included[-1].cumulative_gas_used if included else 0),
+                cumulative_gas_used=gas_used,
+                effective_gas_price=effective_gas_price(tx, header.base_fee_per_gas),
+                contract_address=(
+                    Address(generate_contract_address(item.sender, tx.nonce))
+                    if is_create and not computation.is_error
+                    else None
+                ),
+                logs=logs,
+                logs_bloom=int(receipt.bloom).to_bytes(256, "big"),
+                receipt_rlp=receipt.encode(),
+            )
+        )
+
+    state.persist()
+    transaction_root, _ = make_trie_root_and_nodes(tuple(included_txs))
+    receipt_root, _ = make_trie_root_and_nodes(tuple(receipts))
+    sealed = header.copy(
+        state_root=state.state_root,
+        transaction_root=transaction_root,
+        receipt_root=receipt_root,
+        bloom=int(bloom),
+        gas_used=gas_used,
+    )
+    return BuiltBlock(
+        header=sealed,
+        transactions=tuple(included),
+        state_writes=dict(overlay.writes),
+        deferred=tuple(deferred),
+        dropped=tuple(dropped),
+    )

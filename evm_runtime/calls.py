@@ -1,0 +1,148 @@
+"""Read-only execution against a block's state: account reads, eth_call, gas estimates.
+
+Calls run in the context of the block they name (its number, timestamp, state). A call
+that names no fee runs with a base fee of zero, as geth does, so an account with no
+ether can still call view functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from eth.abc import BlockHeaderAPI, ComputationAPI, SignedTransactionAPI, StateAPI
+from eth.exceptions import Revert
+from eth_abi import decode as abi_decode
+from eth_utils import ValidationError
+
+from .chain import VM, ChainParams
+from .exceptions import ExecutionFailed, ExecutionReverted, InsufficientFunds, InvalidRequest
+from .state_db import NodeCache, StateOverlay
+from .transactions import CallRequest, make_call_transaction
+from .types import Address, Hash32
+
+ERROR_SELECTOR = bytes.fromhex("08c379a0")
+PANIC_SELECTOR = bytes.fromhex("4e487b71")
+CALL_STIPEND = 2300
+
+
+def state_at(
+    header: BlockHeaderAPI,
+    params: ChainParams,
+    cache: NodeCache,
+    ancestor_hashes: Iterable[Hash32] = (),
+) -> StateAPI:
+    """A throw-away state as of `header`: writes to it are never stored."""
+    return VM.build_state(StateOverlay(cache), header, params.context, tuple(ancestor_hashes))
+
+
+def revert_message(data: bytes) -> str:
+    """The message geth gives for a revert with `data`."""
+    if data[:4] == ERROR_SELECTOR:
+        try:
+            (reason,) = abi_decode(["string"], data[4:])
+        except Exception:  # noqa: BLE001 - malformed reason strings are not an error
+            return "execution reverted"
+        return f"execution reverted: {reason}"
+    if data[:4] == PANIC_SELECTOR and len(data) == 36:
+        return f"execution reverted: panic code {int.from_bytes(data[4:], 'big'):#04x}"
+    return "execution reverted"
+
+
+def _raise_for(computation: ComputationAPI) -> None:
+    if not computation.is_error:
+        return
+    error = computation.error
+    if isinstance(error, Revert):
+        data = bytes(computation.output)
+        raise ExecutionReverted(revert_message(data), data)
+    raise ExecutionFailed(f"execution failed: {type(error).__name__} {error}".rstrip())
+
+
+def _apply(state: StateAPI, tx: SignedTransactionAPI) -> ComputationAPI:
+    snapshot = state.snapshot()
+    try:
+        return state.apply_transaction(tx)
+    except ValidationError as exc:
+        text = str(exc)
+        if "balance" in text.lower():
+            raise InsufficientFunds(f"insufficient funds for gas * price + value: {text}") from exc
+        raise InvalidRequest(f"invalid call: {text}") from exc
+    finally:
+        state.revert(snapshot)
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    output: bytes
+    gas_used: int
+
+
+class CallContext:
+    """Executes calls against one block's state."""
+
+    def __init__(
+        self,
+        header: BlockHeaderAPI,
+        params: ChainParams,
+        cache: NodeCache,
+        ancestor_hashes: Iterable[Hash32] = (),
+    ) -> None:
+        self._header = header
+        self._params = params
+        self._cache = cache
+        self._ancestors = tuple(ancestor_hashes)
+
+    def _state_for(self, call: CallRequest) -> StateAPI:
+        header = self._header if call.pays_fees else self._header.copy(base_fee_per_gas=0)
+        return state_at(header, self._params, self._cache, self._ancestors)
+
+    def _transaction(self, state: StateAPI, call: CallRequest, gas: int) -> SignedTransactionAPI:
+        nonce = call.nonce if call.nonce is not None else state.get_nonce(call.sender)
+        return make_call_transaction(call, chain_id=self._params.chain_id, nonce=nonce, gas=gas)
+
+    def call(self, call: CallRequest) -> CallOutcome:
+        """Execute `call` and return its output; raise if it reverts or halts."""
+        state = self._state_for(call)
+        tx = self._transaction(state, call, call.gas)
+        computation = _apply(state, tx)
+        _raise_for(computation)
+        return CallOutcome(
+            output=bytes(computation.output),
+            gas_used=tx.gas - computation.get_gas_remaining(),
+        )
+
+    def estimate_gas(self, call: CallRequest) -> int:
+        """The least gas limit with which `call` succeeds (found by binary search)."""
+        state = self._state_for(call)
+        cap = call.gas
+
+        def succeeds(gas: int) -> tuple[bool, ComputationAPI | None]:
+            tx = self._transaction(state, call, gas)
+            if gas < tx.intrinsic_gas:
+                return False, None
+            computation = _apply(state, tx)
+            return not computation.is_error, computation
+
+        ok, computation = succeeds(cap)
+        if not ok:
+            if computation is None:
+                raise ExecutionFailed(f"gas required exceeds allowance ({cap})")
+            if isinstance(computation.error, Revert):
+                _raise_for(computation)
+            raise ExecutionFailed(f"gas required exceeds allowance ({cap})")
+        used = cap - computation.get_gas_remaining()
+        low, high = used - 1, cap
+        optimistic = min(cap, (used + CALL_STIPEND) * 64 // 63)
+        if optimistic < high and succeeds(optimistic)[0]:
+            high = optimistic
+        while high - low > 1:
+            middle = (low + high) // 2
+            if succeeds(middle)[0]:
+                high = middle
+            else:
+                low = middle
+        return high
+
+    def balance(self, address: Address) -> int:
+        return state_at(self._header, self._params, self._cache).get_balance(address)

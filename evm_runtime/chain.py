@@ -1,0 +1,101 @@
+"""Chain parameters, the fork Conclave runs, and the genesis block.
+
+Conclave runs the newest fork py-evm supports (Prague) from genesis. There is no mining:
+difficulty and nonce are the post-merge constants, and `mix_hash` (PREVRANDAO) is the
+parent's hash, so it is deterministic and every validator computes the same block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import rlp
+from eth.abc import BlockHeaderAPI
+from eth.vm.chain_context import ChainContext
+from eth.vm.forks.london.constants import INITIAL_BASE_FEE
+from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
+from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.blocks import PragueBlockHeader
+
+from .state_db import NodeCache, StateOverlay
+from .types import ZERO_ADDRESS, Address
+
+VM = PragueVM
+HEADER_CLASS = PragueBlockHeader
+FORK_NAME = "prague"
+
+DEFAULT_CHAIN_ID = 1337
+DEFAULT_GAS_LIMIT = 30_000_000
+MAX_EXTRA_DATA = 32
+
+
+@dataclass(frozen=True, slots=True)
+class ChainParams:
+    """Rules fixed for a chain's lifetime."""
+
+    chain_id: int = DEFAULT_CHAIN_ID
+    gas_limit: int = DEFAULT_GAS_LIMIT
+
+    @property
+    def context(self) -> ChainContext:
+        return ChainContext(self.chain_id)
+
+
+@dataclass(frozen=True, slots=True)
+class GenesisAccount:
+    """An account as it exists in the genesis state."""
+
+    balance: int = 0
+    nonce: int = 0
+    code: bytes = b""
+    storage: Mapping[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Genesis:
+    """The genesis block: its header and the state nodes that make its state root."""
+
+    header: BlockHeaderAPI
+    state_writes: dict[bytes, bytes]
+
+
+def make_genesis(
+    params: ChainParams,
+    alloc: Mapping[Address, GenesisAccount],
+    cache: NodeCache,
+    timestamp: int = 0,
+    extra_data: bytes = b"",
+) -> Genesis:
+    """Build the genesis header over a state holding `alloc`."""
+    template = VM.create_genesis_header(
+        gas_limit=params.gas_limit,
+        timestamp=timestamp,
+        coinbase=ZERO_ADDRESS,
+        extra_data=extra_data[:MAX_EXTRA_DATA],
+        difficulty=0,
+        base_fee_per_gas=INITIAL_BASE_FEE,
+    )
+    overlay = StateOverlay(cache)
+    state = VM.build_state(overlay, template, params.context, ())
+    for address in sorted(alloc):
+        account = alloc[address]
+        state.set_balance(address, account.balance)
+        state.set_nonce(address, account.nonce)
+        if account.code:
+            state.set_code(address, account.code)
+        for slot, value in sorted(account.storage.items()):
+            state.set_storage(address, slot, value)
+    state.persist()
+    header = template.copy(state_root=state.state_root)
+    return Genesis(header=header, state_writes=dict(overlay.writes))
+
+
+def decode_header(encoded: bytes) -> BlockHeaderAPI:
+    """A header from its RLP encoding (as stored)."""
+    return rlp.decode(encoded, sedes=HEADER_CLASS)
+
+
+def next_base_fee(parent: BlockHeaderAPI) -> int:
+    """The EIP-1559 base fee of the block after `parent`."""
+    return calculate_expected_base_fee_per_gas(parent)

@@ -1,0 +1,1 @@
+"""The host's front door: JSON-RPC over HTTP, the node's assembly and the command line."""

@@ -1,0 +1,72 @@
+"""The HTTP application: JSON-RPC on POST /, and the node's lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from .errors import INVALID_REQUEST, LIMIT_EXCEEDED, RpcError
+from .jsonrpc import Limits, handle_body
+from .node import Node
+
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+
+
+def _rpc_error_response(error: RpcError, status: int = 200) -> Response:
+    return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error.to_json()}, status_code=status)
+
+
+def create_app(
+    node: Node,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    limits: Limits = Limits(),
+) -> FastAPI:
+    """A FastAPI app serving `node`; the node starts and stops with the app."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.node = node
+        node.start()
+        try:
+            yield
+        finally:
+            await node.stop()
+
+    app = FastAPI(title="Conclave", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    @app.post("/")
+    async def json_rpc(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+            return _rpc_error_response(
+                RpcError(LIMIT_EXCEEDED, f"request body too large: at most {max_body_bytes} bytes"), 413
+            )
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_body_bytes:
+                return _rpc_error_response(
+                    RpcError(LIMIT_EXCEEDED, f"request body too large: at most {max_body_bytes} bytes"), 413
+                )
+        if not body:
+            return _rpc_error_response(RpcError(INVALID_REQUEST, "empty request body"))
+        answer = handle_body(request.app.state.node, bytes(body), limits)
+        if answer is None:
+            return Response(status_code=200)
+        return Response(content=answer, media_type="application/json")
+
+    @app.get("/")
+    async def about(request: Request) -> dict[str, object]:
+        node: Node = request.app.state.node
+        return {
+            "name": "Conclave",
+            "chainId": node.params.chain_id,
+            "latestBlock": node.head.number,
+            "rpc": "POST JSON-RPC 2.0 requests to this URL",
+        }
+
+    return app

@@ -1,0 +1,151 @@
+"""The `conclave` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+import uvicorn
+from platformdirs import user_data_dir
+
+from evm_runtime.chain import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, GenesisAccount
+
+from .app import create_app
+from .dev_accounts import DEFAULT_BALANCE_ETH, DEFAULT_COUNT, TEST_MNEMONIC, WEI_PER_ETH, derive_accounts
+from .node import ChainMismatch, Node, NodeConfig
+
+DEV_EPILOG = """\
+examples:
+  conclave dev                               start a dev chain on http://127.0.0.1:8545
+  conclave dev --ephemeral --port 0          a throw-away chain on a free port
+  conclave dev --block-time 2                seal a block every 2 seconds
+  conclave dev --database-url postgresql+psycopg://user@localhost/conclave
+
+The chain survives restarts: start it again with the same --data-dir (or --database-url)
+and it continues where it stopped. Connect web3.py, ethers or viem to the printed URL and
+use the printed keys to sign.
+"""
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _chain_id(text: str) -> int:
+    value = int(text, 0)
+    if not 0 < value < 2**64:
+        raise argparse.ArgumentTypeError("must be a positive 64-bit integer")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="conclave",
+        description="Conclave: a confidential, permissioned, Ethereum-compatible ledger for consortiums.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    dev = commands.add_parser(
+        "dev",
+        help="run a single-validator development chain with funded accounts",
+        description="Run a single-validator development chain. Ten accounts derived from the "
+        "test mnemonic are funded at genesis; their keys are printed at start-up.",
+        epilog=DEV_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dev.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    dev.add_argument("--port", type=int, default=8545, help="port to listen on; 0 picks a free one (default: %(default)s)")
+    dev.add_argument("--chain-id", type=_chain_id, default=DEFAULT_CHAIN_ID, help="EIP-155 chain id (default: %(default)s)")
+    dev.add_argument("--gas-limit", type=int, default=DEFAULT_GAS_LIMIT, help="block gas limit (default: %(default)s)")
+    dev.add_argument("--block-time", type=_positive_float, default=None, metavar="SECONDS",
+                     help="seal a block every SECONDS, even if empty (default: as soon as transactions wait)")
+    store = dev.add_mutually_exclusive_group()
+    store.add_argument("--data-dir", type=Path, default=None,
+                       help=f"where the ledger is kept (default: {default_data_dir()})")
+    store.add_argument("--ephemeral", action="store_true", help="use a throw-away data directory, deleted at exit")
+    store.add_argument("--database-url", default=None, help="any SQLAlchemy URL instead of the data directory's SQLite file")
+    dev.add_argument("--mnemonic", default=TEST_MNEMONIC, help="mnemonic the dev accounts derive from")
+    dev.add_argument("--accounts", type=int, default=DEFAULT_COUNT, help="how many dev accounts (default: %(default)s)")
+    dev.add_argument("--balance", type=int, default=DEFAULT_BALANCE_ETH, help="ETH each dev account holds at genesis (default: %(default)s)")
+    dev.add_argument("--json", action="store_true", help="print the start-up information as one JSON line")
+    dev.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    dev.set_defaults(run=run_dev)
+    return parser
+
+
+def default_data_dir() -> Path:
+    return Path(user_data_dir("conclave")) / "dev"
+
+
+def run_dev(args: argparse.Namespace) -> int:
+    accounts = derive_accounts(args.mnemonic, args.accounts)
+    scratch = Path(tempfile.mkdtemp(prefix="conclave-")) if args.ephemeral else None
+    data_dir = scratch or args.data_dir or default_data_dir()
+    if args.database_url:
+        database_url = args.database_url
+    else:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        database_url = f"sqlite:///{data_dir / 'ledger.sqlite'}"
+    config = NodeConfig(
+        database_url=database_url,
+        chain_id=args.chain_id,
+        gas_limit=args.gas_limit,
+        block_time=args.block_time,
+        genesis_alloc={a.address_bytes: GenesisAccount(balance=args.balance * WEI_PER_ETH) for a in accounts},
+        dev_accounts=tuple(a.address_bytes for a in accounts),
+    )
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        node = Node(config)
+    except ChainMismatch as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    listener = socket.create_server((args.host, args.port), backlog=2048)
+    port = listener.getsockname()[1]
+    _announce(args, accounts, f"http://{args.host}:{port}", None if args.database_url else data_dir)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(node), log_level="warning", access_log=False, lifespan="on")
+    )
+    try:
+        server.run(sockets=[listener])
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+def _announce(args: argparse.Namespace, accounts: list, rpc_url: str, data_dir: Path | None) -> None:  # type: ignore[type-arg]
+    if args.json:
+        print(json.dumps({
+            "rpcUrl": rpc_url,
+            "chainId": args.chain_id,
+            "dataDir": str(data_dir) if data_dir else None,
+            "accounts": [{"address": a.address, "privateKey": a.private_key} for a in accounts],
+        }), flush=True)
+        return
+    lines = ["", "Conclave dev chain", "==================", "", "Accounts (each funded with "
+             f"{args.balance:,} ETH)", ""]
+    lines += [f"({i}) {a.address}" for i, a in enumerate(accounts)]
+    lines += ["", "Private keys", ""]
+    lines += [f"({i}) {a.private_key}" for i, a in enumerate(accounts)]
+    lines += ["", f"Mnemonic:   {args.mnemonic}", "Derivation: m/44'/60'/0'/0/i", "",
+              f"Chain id:   {args.chain_id}", f"Data:       {data_dir or 'database URL'}",
+              f"Listening on {rpc_url}", ""]
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""JSON-RPC 2.0 dispatch: envelopes, batches, notifications and errors.
+
+Every request gets exactly one answer object (none for a notification); a batch gets an
+array of them in request order. Nothing a client sends can make this raise: malformed
+input is answered with the matching JSON-RPC error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from evm_runtime.exceptions import ConclaveError
+
+from .errors import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    LIMIT_EXCEEDED,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    RpcError,
+    to_rpc_error,
+)
+from .methods import METHODS, Method
+from .node import Node
+
+log = logging.getLogger(__name__)
+
+Json = Any
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_batch: int = 1_000
+
+
+def _error(request_id: Json, error: RpcError) -> dict[str, Json]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": error.to_json()}
+
+
+def _parse_params(method: Method, raw: Json) -> list[Json]:
+    if raw is None:
+        raw = []
+    if isinstance(raw, dict):
+        unknown = set(raw) - {param.name for param in method.params}
+        if unknown:
+            raise RpcError(INVALID_PARAMS, f"unknown parameter(s) {', '.join(sorted(unknown))}")
+        raw = [raw.get(param.name) for param in method.params]
+        while raw and raw[-1] is None:
+            raw.pop()
+    if not isinstance(raw, list):
+        raise RpcError(INVALID_REQUEST, "params must be an array or an object")
+    if len(raw) > len(method.params):
+        raise RpcError(
+            INVALID_PARAMS,
+            f"too many arguments, want at most {len(method.params)}, got {len(raw)}",
+        )
+    parsed = []
+    for position, param in enumerate(method.params):
+        value = raw[position] if position < len(raw) else None
+        if value is None:
+            if param.required:
+                raise RpcError(
+                    INVALID_PARAMS,
+                    f"missing value for required argument {position} ({param.name})",
+                )
+            parsed.append(param.default)
+            continue
+        try:
+            parsed.append(param.parse(value))
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise RpcError(INVALID_PARAMS, f"invalid argument {position} ({param.name}): {exc}") from None
+    return parsed
+
+
+def handle_request(node: Node, request: Json) -> dict[str, Json] | None:
+    """Answer one request object; None for a notification."""
+    if not isinstance(request, dict):
+        return _error(None, RpcError(INVALID_REQUEST, "a request must be a JSON object"))
+    request_id = request.get("id")
+    is_notification = "id" not in request
+    if request.get("jsonrpc") != "2.0":
+        return _error(request_id, RpcError(INVALID_REQUEST, 'the "jsonrpc" member must be "2.0"'))
+    if request_id is not None and (isinstance(request_id, bool) or not isinstance(request_id, (str, int, float))):
+        return _error(None, RpcError(INVALID_REQUEST, '"id" must be a string, a number or null'))
+    name = request.get("method")
+    if not isinstance(name, str):
+        return _error(request_id, RpcError(INVALID_REQUEST, 'the "method" member must be a string'))
+    try:
+        method = METHODS.get(name)
+        if method is None:
+            raise RpcError(METHOD_NOT_FOUND, f"the method {name[:100]} does not exist/is not available")
+        args = _parse_params(method, request.get("params"))
+        result = method.handler(node, *args)
+    except RpcError as error:
+        response = _error(request_id, error)
+    except ConclaveError as error:
+        response = _error(request_id, to_rpc_error(error))
+    except Exception:
+        log.exception("internal error in %s", name)
+        response = _error(request_id, RpcError(INTERNAL_ERROR, f"internal error in {name}"))
+    else:
+        response = {"jsonrpc": "2.0", "id": request_id, "result": result}
+    return None if is_notification else response
+
+
+def handle_body(node: Node, body: bytes, limits: Limits = Limits()) -> bytes | None:
+    """Answer an HTTP body holding a request or a batch; None if nothing is owed."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return _dump(_error(None, RpcError(PARSE_ERROR, "parse error: the body is not valid JSON")))
+    if isinstance(payload, list):
+        if not payload:
+            return _dump(_error(None, RpcError(INVALID_REQUEST, "empty batch")))
+        if len(payload) > limits.max_batch:
+            return _dump(
+                _error(None, RpcError(LIMIT_EXCEEDED, f"batch too large: {len(payload)} requests, at most {limits.max_batch}"))
+            )
+        answers = [a for a in (handle_request(node, item) for item in payload) if a is not None]
+        return _dump(answers) if answers else None
+    answer = handle_request(node, payload)
+    return None if answer is None else _dump(answer)
+
+
+def _dump(value: Json) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()

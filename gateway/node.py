@@ -1,0 +1,172 @@
+"""A node assembled from its parts: database, ledger store, enclave, pool and ordering."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.pool import StaticPool
+
+from enclave.local import InProcessEnclave
+from evm_runtime.chain import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, ChainParams, GenesisAccount
+from evm_runtime.exceptions import NotFound
+from evm_runtime.transactions import DecodedTransaction
+from evm_runtime.types import ZERO_ADDRESS, Address
+from ledger.mempool import Mempool
+from ledger.ordering import SoloOrdering
+from ledger.store import BlockRecord, LedgerStore, StoredBlock, configure_sqlite
+from migrations import upgrade_to_head
+
+from .params import BlockRef
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PRIORITY_FEE = 1_000_000_000
+
+
+class ChainMismatch(Exception):
+    """The data directory holds another chain than the one asked for."""
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    database_url: str
+    chain_id: int = DEFAULT_CHAIN_ID
+    gas_limit: int = DEFAULT_GAS_LIMIT
+    block_time: float | None = None
+    genesis_alloc: Mapping[Address, GenesisAccount] = field(default_factory=dict)
+    genesis_timestamp: int | None = None
+    coinbase: Address = ZERO_ADDRESS
+    dev_accounts: tuple[Address, ...] = ()
+    max_log_results: int = 10_000
+    max_log_block_range: int = 100_000
+    pool_size: int = 10_000
+
+
+def make_engine(database_url: str) -> Engine:
+    """An engine for `database_url`, with SQLite set up for durability (WAL, full sync)."""
+    if database_url in ("sqlite://", "sqlite:///:memory:"):
+        engine = create_engine(
+            database_url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+    else:
+        engine = create_engine(database_url)
+    configure_sqlite(engine)
+    return engine
+
+
+class Node:
+    """One validator: admits transactions, orders them into blocks, answers reads."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.params = ChainParams(chain_id=config.chain_id, gas_limit=config.gas_limit)
+        self.engine = make_engine(config.database_url)
+        upgrade_to_head(self.engine)
+        self.store = LedgerStore(self.engine)
+        self.enclave = InProcessEnclave(self.store, self.params, coinbase=config.coinbase)
+        self.pool = Mempool(max_transactions=config.pool_size)
+        self._ensure_genesis()
+        self.ordering = SoloOrdering(
+            self.store, self.pool, self.enclave, block_time=config.block_time,
+            on_block=self._on_block,
+        )
+        self._head: StoredBlock = self._load_head()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def _ensure_genesis(self) -> None:
+        settings = self.store.settings()
+        if not settings:
+            timestamp = self.config.genesis_timestamp
+            genesis = self.enclave.create_genesis(
+                self.config.genesis_alloc, int(time.time()) if timestamp is None else timestamp
+            )
+            self.store.append_block(
+                genesis,
+                settings={"chain_id": str(self.params.chain_id), "genesis_hash": genesis.hash.hex()},
+            )
+            self.enclave.committed(genesis)
+            return
+        stored_chain_id = int(settings["chain_id"])
+        if stored_chain_id != self.params.chain_id:
+            raise ChainMismatch(
+                f"the database holds chain {stored_chain_id}, not {self.params.chain_id}: "
+                "pass the same --chain-id, or use another --data-dir"
+            )
+
+    def _load_head(self) -> StoredBlock:
+        head = self.store.head()
+        assert head is not None, "genesis is stored before the head is read"
+        return head
+
+    def _on_block(self, block: BlockRecord) -> None:
+        self._head = StoredBlock(
+            number=block.number, hash=block.hash, parent_hash=block.parent_hash,
+            header=block.header, timestamp=block.timestamp,
+            transaction_count=len(block.transactions),
+        )
+        log.info("block %d %s: %d transactions", block.number, block.hash.hex(), len(block.transactions))
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.ordering.run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self.engine.dispose()
+
+    # -- reads ------------------------------------------------------------------------
+
+    @property
+    def head(self) -> StoredBlock:
+        return self._head
+
+    def find_block(self, ref: BlockRef) -> StoredBlock | None:
+        """The block `ref` names, or None if there is no such block."""
+        if ref.hash is not None:
+            return self.store.block_by_hash(ref.hash)
+        if ref.tag == "earliest":
+            return self.store.block_by_number(0)
+        if ref.tag is not None:
+            return self._head
+        assert ref.number is not None
+        if ref.number == self._head.number:
+            return self._head
+        return self.store.block_by_number(ref.number)
+
+    def block(self, ref: BlockRef) -> StoredBlock:
+        """The block `ref` names; NotFound if there is none."""
+        found = self.find_block(ref)
+        if found is None:
+            what = f"0x{ref.hash.hex()}" if ref.hash is not None else str(ref.number)
+            raise NotFound(f"block {what} not found (the latest block is {self._head.number})")
+        return found
+
+    def block_number_of(self, ref: BlockRef) -> int:
+        if ref.tag is not None and ref.tag != "earliest":
+            return self._head.number
+        if ref.number is not None and ref.number <= self._head.number:
+            return ref.number
+        return self.block(ref).number
+
+    def pending_nonce(self, address: Address) -> int:
+        return self.pool.next_nonce(address, self.enclave.account_nonce(address))
+
+    # -- writes -----------------------------------------------------------------------
+
+    def send_raw_transaction(self, raw: bytes) -> bytes:
+        """Admit a signed transaction into the pool; return its hash."""
+        decoded: DecodedTransaction = self.enclave.admit(raw)
+        self.pool.add(decoded, self.enclave.account_nonce(decoded.sender))
+        self.ordering.notify()
+        return decoded.hash

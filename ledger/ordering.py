@@ -1,0 +1,98 @@
+"""The ordering service: turns waiting transactions into committed blocks.
+
+With one validator the order is decided locally: whenever transactions are ready (or
+every `block_time` seconds, if set) the ready ones are handed to the executor as one
+batch, and the block it returns is stored in one database transaction. The consensus
+protocol for several validators plugs in at the same place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from evm_runtime.transactions import DecodedTransaction
+from evm_runtime.types import Address
+
+from .mempool import Mempool
+from .store import BlockRecord, LedgerStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionResult:
+    """A block made from a batch, and the transactions the state refused."""
+
+    block: BlockRecord
+    dropped: tuple[tuple[DecodedTransaction, str], ...] = ()
+
+
+class BlockExecutor(Protocol):
+    """What the ordering service needs from execution (the enclave implements it)."""
+
+    def account_nonce(self, address: Address) -> int: ...
+
+    def next_base_fee(self) -> int: ...
+
+    def execute(self, batch: Sequence[DecodedTransaction], timestamp: int) -> ExecutionResult: ...
+
+    def committed(self, block: BlockRecord) -> None: ...
+
+
+class SoloOrdering:
+    """Single-validator ordering: seal all ready transactions into the next block."""
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        pool: Mempool,
+        executor: BlockExecutor,
+        *,
+        block_time: float | None = None,
+        on_block: Callable[[BlockRecord], None] = lambda block: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._pool = pool
+        self._executor = executor
+        self._block_time = block_time
+        self._on_block = on_block
+        self._clock = clock
+        self._wake = asyncio.Event()
+
+    def notify(self) -> None:
+        """A transaction was admitted: seal soon (unless blocks are timed)."""
+        self._wake.set()
+
+    def seal(self, *, allow_empty: bool = False) -> BlockRecord | None:
+        """Seal the ready transactions into one block; None if there was nothing to seal."""
+        batch = self._pool.ready(self._executor.account_nonce, self._executor.next_base_fee())
+        if not batch and not allow_empty:
+            return None
+        result = self._executor.execute(batch, int(self._clock()))
+        self._store.append_block(result.block)
+        self._executor.committed(result.block)
+        self._pool.remove(tx.hash for tx in result.block.transactions)
+        for decoded, reason in result.dropped:
+            log.info("dropped transaction %s: %s", decoded.hash.hex(), reason)
+        self._pool.remove(decoded.hash for decoded, _ in result.dropped)
+        self._pool.prune_stale(self._executor.account_nonce)
+        self._on_block(result.block)
+        return result.block
+
+    async def run(self) -> None:
+        """Seal blocks until cancelled."""
+        while True:
+            if self._block_time is None:
+                await self._wake.wait()
+                self._wake.clear()
+                while self.seal() is not None:
+                    await asyncio.sleep(0)
+            else:
+                await asyncio.sleep(self._block_time)
+                self.seal(allow_empty=True)

@@ -1,0 +1,426 @@
+"""The ledger repository: the only code that reads or writes the ledger's tables.
+
+Rule: one block is one database transaction. `append_block` writes the block, its
+transactions, receipts, logs and the state nodes its execution created together, or
+nothing at all, so a crash at any instant leaves the ledger at a block boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, and_, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from evm_runtime.types import Address, ExecutedTransaction, Hash32
+
+from .models import Block, ChainSetting, Log, Receipt, StateNode, Transaction
+
+MAX_ANCESTORS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRecord:
+    """A sealed block as storage keeps it."""
+
+    number: int
+    hash: Hash32
+    parent_hash: Hash32
+    header: bytes
+    timestamp: int
+    transactions: tuple[ExecutedTransaction, ...] = ()
+    state_writes: dict[bytes, bytes] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlock:
+    number: int
+    hash: Hash32
+    parent_hash: Hash32
+    header: bytes
+    timestamp: int
+    transaction_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTransaction:
+    hash: Hash32
+    block_number: int
+    block_hash: Hash32
+    transaction_index: int
+    sender: Address
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLog:
+    block_number: int
+    block_hash: Hash32
+    block_timestamp: int
+    log_index: int
+    transaction_hash: Hash32
+    transaction_index: int
+    address: Address
+    topics: tuple[bytes, ...]
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReceipt:
+    transaction_hash: Hash32
+    block_number: int
+    block_hash: Hash32
+    transaction_index: int
+    sender: Address
+    recipient: Address | None
+    tx_type: int
+    status: int
+    gas_used: int
+    cumulative_gas_used: int
+    effective_gas_price: int
+    contract_address: Address | None
+    first_log_index: int
+    encoded: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    """A log filter: an inclusive block range, addresses (any of) and topic positions.
+
+    `topics[i]` is None to match anything at position i, or a tuple of accepted values.
+    """
+
+    from_block: int
+    to_block: int
+    addresses: tuple[bytes, ...] = ()
+    topics: tuple[tuple[bytes, ...] | None, ...] = ()
+
+
+class LedgerStore:
+    """Reads and writes one node's ledger through a SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._insert_ignore = _insert_ignoring_duplicates(engine)
+
+    # -- chain settings -------------------------------------------------------------
+
+    def settings(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(ChainSetting.name, ChainSetting.value)).all()
+        return {name: value for name, value in rows}
+
+    def save_settings(self, conn: Connection, settings: dict[str, str]) -> None:
+        conn.execute(
+            ChainSetting.__table__.insert(),
+            [{"name": name, "value": value} for name, value in sorted(settings.items())],
+        )
+
+    # -- writes ---------------------------------------------------------------------
+
+    def append_block(self, block: BlockRecord, settings: dict[str, str] | None = None) -> None:
+        """Store a block and everything it produced in one database transaction."""
+        with self.engine.begin() as conn:
+            if settings:
+                self.save_settings(conn, settings)
+            conn.execute(
+                Block.__table__.insert(),
+                {
+                    "number": block.number,
+                    "hash": block.hash,
+                    "parent_hash": block.parent_hash,
+                    "header": block.header,
+                    "timestamp": block.timestamp,
+                    "transaction_count": len(block.transactions),
+                },
+            )
+            if block.state_writes:
+                conn.execute(
+                    self._insert_ignore(StateNode.__table__),
+                    [{"key": k, "value": v} for k, v in block.state_writes.items()],
+                )
+            if not block.transactions:
+                return
+            conn.execute(
+                Transaction.__table__.insert(),
+                [
+                    {
+                        "hash": tx.hash,
+                        "block_number": block.number,
+                        "transaction_index": tx.index,
+                        "sender": tx.sender,
+                        "recipient": tx.to,
+                        "nonce": tx.nonce,
+                        "raw": tx.raw,
+                    }
+                    for tx in block.transactions
+                ],
+            )
+            conn.execute(
+                Receipt.__table__.insert(),
+                [
+                    {
+                        "transaction_hash": tx.hash,
+                        "block_number": block.number,
+                        "transaction_index": tx.index,
+                        "tx_type": tx.tx_type,
+                        "status": tx.status,
+                        "gas_used": tx.gas_used,
+                        "cumulative_gas_used": tx.cumulative_gas_used,
+                        "effective_gas_price": str(tx.effective_gas_price),
+                        "contract_address": tx.contract_address,
+                        "first_log_index": tx.logs[0].log_index if tx.logs else 0,
+                        "encoded": tx.receipt_rlp,
+                    }
+                    for tx in block.transactions
+                ],
+            )
+            logs = [
+                {
+                    "block_number": block.number,
+                    "log_index": log.log_index,
+                    "transaction_hash": tx.hash,
+                    "transaction_index": tx.index,
+                    "address": log.address,
+                    **{f"topic{i}": (log.topics[i] if i < len(log.topics) else None) for i in range(4)},
+                    "data": log.data,
+                }
+                for tx in block.transactions
+                for log in tx.logs
+            ]
+            if logs:
+                conn.execute(Log.__table__.insert(), logs)
+
+    # -- state ----------------------------------------------------------------------
+
+    def get_node(self, key: bytes) -> bytes | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(StateNode.value).where(StateNode.key == key)).scalar()
+
+    # -- blocks ---------------------------------------------------------------------
+
+    def head(self) -> StoredBlock | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(_block_columns().order_by(Block.number.desc()).limit(1)).first()
+        return _stored_block(row) if row else None
+
+    def block_by_number(self, number: int) -> StoredBlock | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(_block_columns().where(Block.number == number)).first()
+        return _stored_block(row) if row else None
+
+    def block_by_hash(self, block_hash: bytes) -> StoredBlock | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(_block_columns().where(Block.hash == block_hash)).first()
+        return _stored_block(row) if row else None
+
+    def ancestor_hashes(self, number: int, count: int = MAX_ANCESTORS) -> list[Hash32]:
+        """Hashes of block `number` and the blocks before it, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(Block.hash)
+                .where(Block.number <= number, Block.number > number - count)
+                .order_by(Block.number.desc())
+            ).scalars()
+            return [Hash32(h) for h in rows]
+
+    # -- transactions and receipts --------------------------------------------------
+
+    def transactions_of_block(self, number: int) -> list[StoredTransaction]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                _transaction_columns()
+                .where(Transaction.block_number == number)
+                .order_by(Transaction.transaction_index)
+            ).all()
+        return [_stored_transaction(row) for row in rows]
+
+    def transaction(self, tx_hash: bytes) -> StoredTransaction | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(_transaction_columns().where(Transaction.hash == tx_hash)).first()
+        return _stored_transaction(row) if row else None
+
+    def transaction_at(self, number: int, index: int) -> StoredTransaction | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                _transaction_columns().where(
+                    Transaction.block_number == number, Transaction.transaction_index == index
+                )
+            ).first()
+        return _stored_transaction(row) if row else None
+
+    def receipt(self, tx_hash: bytes) -> StoredReceipt | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(_receipt_columns().where(Receipt.transaction_hash == tx_hash)).first()
+        return _stored_receipt(row) if row else None
+
+    def receipts_of_block(self, number: int) -> list[StoredReceipt]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                _receipt_columns()
+                .where(Receipt.block_number == number)
+                .order_by(Receipt.transaction_index)
+            ).all()
+        return [_stored_receipt(row) for row in rows]
+
+    def logs_of_transaction(self, tx_hash: bytes) -> list[StoredLog]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                _log_columns().where(Log.transaction_hash == tx_hash).order_by(Log.log_index)
+            ).all()
+        return [_stored_log(row) for row in rows]
+
+    def logs_of_block(self, number: int) -> list[StoredLog]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                _log_columns().where(Log.block_number == number).order_by(Log.log_index)
+            ).all()
+        return [_stored_log(row) for row in rows]
+
+    def logs(self, query: LogQuery, limit: int) -> list[StoredLog]:
+        """Logs matching `query` in chain order; at most `limit` + 1 are read."""
+        conditions = [Log.block_number >= query.from_block, Log.block_number <= query.to_block]
+        if query.addresses:
+            conditions.append(Log.address.in_(query.addresses))
+        topic_columns = (Log.topic0, Log.topic1, Log.topic2, Log.topic3)
+        for column, accepted in zip(topic_columns, query.topics):
+            if accepted:
+                conditions.append(column.in_(accepted))
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                _log_columns()
+                .where(and_(*conditions))
+                .order_by(Log.block_number, Log.log_index)
+                .limit(limit + 1)
+            ).all()
+        return [_stored_log(row) for row in rows]
+
+    def count_transactions_from(self, sender: bytes) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.count()).select_from(Transaction).where(Transaction.sender == sender)
+            ).scalar_one()
+
+
+def _block_columns():  # type: ignore[no-untyped-def]
+    return select(
+        Block.number, Block.hash, Block.parent_hash, Block.header, Block.timestamp,
+        Block.transaction_count,
+    )
+
+
+def _stored_block(row) -> StoredBlock:  # type: ignore[no-untyped-def]
+    return StoredBlock(
+        number=row.number,
+        hash=Hash32(row.hash),
+        parent_hash=Hash32(row.parent_hash),
+        header=row.header,
+        timestamp=row.timestamp,
+        transaction_count=row.transaction_count,
+    )
+
+
+def _transaction_columns():  # type: ignore[no-untyped-def]
+    return select(
+        Transaction.hash, Transaction.block_number, Block.hash.label("block_hash"),
+        Transaction.transaction_index, Transaction.sender, Transaction.raw,
+    ).join(Block, Block.number == Transaction.block_number)
+
+
+def _stored_transaction(row) -> StoredTransaction:  # type: ignore[no-untyped-def]
+    return StoredTransaction(
+        hash=Hash32(row.hash),
+        block_number=row.block_number,
+        block_hash=Hash32(row.block_hash),
+        transaction_index=row.transaction_index,
+        sender=Address(row.sender),
+        raw=row.raw,
+    )
+
+
+def _receipt_columns():  # type: ignore[no-untyped-def]
+    return (
+        select(
+            Receipt.transaction_hash, Receipt.block_number, Block.hash.label("block_hash"),
+            Receipt.transaction_index, Transaction.sender, Transaction.recipient, Receipt.tx_type,
+            Receipt.status, Receipt.gas_used, Receipt.cumulative_gas_used,
+            Receipt.effective_gas_price, Receipt.contract_address, Receipt.first_log_index,
+            Receipt.encoded,
+        )
+        .join(Block, Block.number == Receipt.block_number)
+        .join(Transaction, Transaction.hash == Receipt.transaction_hash)
+    )
+
+
+def _stored_receipt(row) -> StoredReceipt:  # type: ignore[no-untyped-def]
+    return StoredReceipt(
+        transaction_hash=Hash32(row.transaction_hash),
+        block_number=row.block_number,
+        block_hash=Hash32(row.block_hash),
+        transaction_index=row.transaction_index,
+        sender=Address(row.sender),
+        recipient=Address(row.recipient) if row.recipient else None,
+        tx_type=row.tx_type,
+        status=row.status,
+        gas_used=row.gas_used,
+        cumulative_gas_used=row.cumulative_gas_used,
+        effective_gas_price=int(row.effective_gas_price),
+        contract_address=Address(row.contract_address) if row.contract_address else None,
+        first_log_index=row.first_log_index,
+        encoded=row.encoded,
+    )
+
+
+def _log_columns():  # type: ignore[no-untyped-def]
+    return select(
+        Log.block_number, Block.hash.label("block_hash"), Block.timestamp, Log.log_index, Log.transaction_hash,
+        Log.transaction_index, Log.address, Log.topic0, Log.topic1, Log.topic2, Log.topic3,
+        Log.data,
+    ).join(Block, Block.number == Log.block_number)
+
+
+def _stored_log(row) -> StoredLog:  # type: ignore[no-untyped-def]
+    topics = tuple(t for t in (row.topic0, row.topic1, row.topic2, row.topic3) if t is not None)
+    return StoredLog(
+        block_number=row.block_number,
+        block_hash=Hash32(row.block_hash),
+        block_timestamp=row.timestamp,
+        log_index=row.log_index,
+        transaction_hash=Hash32(row.transaction_hash),
+        transaction_index=row.transaction_index,
+        address=Address(row.address),
+        topics=topics,
+        data=row.data,
+    )
+
+
+def _insert_ignoring_duplicates(engine: Engine):  # type: ignore[no-untyped-def]
+    """An INSERT that skips rows whose primary key exists (state nodes repeat)."""
+    dialect = engine.dialect.name
+    if dialect == "sqlite":
+        return lambda table: sqlite.insert(table).on_conflict_do_nothing()
+    if dialect == "postgresql":
+        return lambda table: postgresql.insert(table).on_conflict_do_nothing()
+    raise ValueError(f"unsupported database dialect {dialect!r}: use SQLite or PostgreSQL")
+
+
+def configure_sqlite(engine: Engine) -> None:
+    """WAL journal, full sync at commit, foreign keys on, for every SQLite connection."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+
+__all__ = [
+    "BlockRecord", "LedgerStore", "LogQuery", "StoredBlock", "StoredLog", "StoredReceipt",
+    "StoredTransaction", "configure_sqlite",
+]
