@@ -103,14 +103,17 @@ function describeError(error) {
  */
 export function runFlow(flowName, main, { timeoutMs = DEFAULT_TIMEOUT_MS } = {}) {
   const args = parseArgs(flowName);
-  const timer = setTimeout(() => {
-    process.stderr.write(`${flowName}: FAILED: timed out after ${timeoutMs / 1000} s (is the node at ${args.rpcUrl} up and mining?)\n`);
-    process.exit(2);
-  }, timeoutMs);
   let step = "starting";
   const setStep = (name) => {
     step = name;
   };
+  const timer = setTimeout(() => {
+    process.stderr.write(
+      `${flowName}: FAILED during step "${step}": timed out after ${timeoutMs / 1000} s ` +
+        `(is the node at ${args.rpcUrl} up and mining?)\n`,
+      () => process.exit(2),
+    );
+  }, timeoutMs);
   const finish = (code, stream, text) => {
     clearTimeout(timer);
     stream.write(text, () => process.exit(code));
