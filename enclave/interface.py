@@ -18,9 +18,7 @@ class EnclaveAPI(Protocol):
     @property
     def params(self) -> ChainParams: ...
 
-    def create_genesis(
-        self, alloc: Mapping[Address, GenesisAccount], timestamp: int
-    ) -> BlockRecord:
+    def create_genesis(self, alloc: Mapping[Address, GenesisAccount], timestamp: int) -> BlockRecord:
         """The genesis block over `alloc` (not yet stored)."""
 
     def admit(self, raw: bytes) -> DecodedTransaction:

@@ -9,7 +9,14 @@ from eth.abc import BlockHeaderAPI, StateAPI
 
 from evm_runtime.block_builder import BlockEnv, build_block
 from evm_runtime.calls import CallContext, state_at
-from evm_runtime.chain import ChainParams, GenesisAccount, decode_header, make_genesis, next_base_fee
+from evm_runtime.chain import (
+    ChainParams,
+    GenesisAccount,
+    decode_header,
+    encode_header,
+    make_genesis,
+    next_base_fee,
+)
 from evm_runtime.exceptions import NotFound
 from evm_runtime.state_db import NodeCache
 from evm_runtime.transactions import (
@@ -55,7 +62,7 @@ class InProcessEnclave:
             number=0,
             hash=Hash32(header.hash),
             parent_hash=Hash32(header.parent_hash),
-            header=header.encode() if hasattr(header, "encode") else _encode(header),
+            header=encode_header(header),
             timestamp=header.timestamp,
             state_writes=genesis.state_writes,
         )
@@ -125,7 +132,7 @@ class InProcessEnclave:
             number=header.block_number,
             hash=built.hash,
             parent_hash=Hash32(header.parent_hash),
-            header=_encode(header),
+            header=encode_header(header),
             timestamp=header.timestamp,
             transactions=built.transactions,
             state_writes=built.state_writes,
@@ -166,9 +173,3 @@ class InProcessEnclave:
 
     def estimate_gas(self, call: CallRequest, block_number: int) -> int:
         return self._call_context(block_number).estimate_gas(call)
-
-
-def _encode(header: BlockHeaderAPI) -> bytes:
-    import rlp
-
-    return rlp.encode(header)

@@ -13,14 +13,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from eth._utils.address import generate_contract_address
-from eth.abc import BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
-from eth.db.trie import make_trie_root_and_nodes
+from eth.abc import BlockHeaderAPI, ReceiptAPI
 from eth_bloom import BloomFilter
 from eth_utils import ValidationError
 
 from .chain import MAX_EXTRA_DATA, VM, ChainParams
 from .state_db import NodeCache, StateOverlay
 from .transactions import DecodedTransaction, effective_gas_price, transaction_type
+from .trie_root import ordered_trie_root
 from .types import Address, ExecutedTransaction, Hash32, LogRecord
 
 
@@ -83,7 +83,7 @@ def build_block(
 
     included: list[ExecutedTransaction] = []
     receipts: list[ReceiptAPI] = []
-    included_txs: list[SignedTransactionAPI] = []
+    included_items: list[DecodedTransaction] = []
     deferred: list[DecodedTransaction] = []
     dropped: list[tuple[DecodedTransaction, str]] = []
     gas_used = 0
@@ -107,7 +107,7 @@ def build_block(
         gas_used = receipt.gas_used
         bloom |= receipt.bloom
         receipts.append(receipt)
-        included_txs.append(tx)
+        included_items.append(item)
         logs = tuple(
             LogRecord(
                 address=Address(entry.address),
@@ -144,8 +144,8 @@ def build_block(
         )
 
     state.persist()
-    transaction_root, _ = make_trie_root_and_nodes(tuple(included_txs))
-    receipt_root, _ = make_trie_root_and_nodes(tuple(receipts))
+    transaction_root = ordered_trie_root([item.raw for item in included_items])
+    receipt_root = ordered_trie_root([executed.receipt_rlp for executed in included])
     sealed = header.copy(
         state_root=state.state_root,
         transaction_root=transaction_root,

@@ -19,7 +19,7 @@ from .chain import VM, ChainParams
 from .exceptions import ExecutionFailed, ExecutionReverted, InsufficientFunds, InvalidRequest
 from .state_db import NodeCache, StateOverlay
 from .transactions import CallRequest, make_call_transaction
-from .types import Address, Hash32
+from .types import Hash32
 
 ERROR_SELECTOR = bytes.fromhex("08c379a0")
 PANIC_SELECTOR = bytes.fromhex("4e487b71")
@@ -95,10 +95,15 @@ class CallContext:
 
     def _state_for(self, call: CallRequest) -> StateAPI:
         header = self._header if call.pays_fees else self._header.copy(base_fee_per_gas=0)
-        return state_at(header, self._params, self._cache, self._ancestors)
+        state = state_at(header, self._params, self._cache, self._ancestors)
+        if call.nonce is not None:
+            # As geth does, a call is not refused for its nonce: it runs as if the sender's
+            # nonce were the one given (which decides the address of a contract it creates).
+            state.set_nonce(call.sender, call.nonce)
+        return state
 
     def _transaction(self, state: StateAPI, call: CallRequest, gas: int) -> SignedTransactionAPI:
-        nonce = call.nonce if call.nonce is not None else state.get_nonce(call.sender)
+        nonce = state.get_nonce(call.sender)
         return make_call_transaction(call, chain_id=self._params.chain_id, nonce=nonce, gas=gas)
 
     def call(self, call: CallRequest) -> CallOutcome:
@@ -143,6 +148,3 @@ class CallContext:
             else:
                 low = middle
         return high
-
-    def balance(self, address: Address) -> int:
-        return state_at(self._header, self._params, self._cache).get_balance(address)

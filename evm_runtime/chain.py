@@ -96,6 +96,11 @@ def decode_header(encoded: bytes) -> BlockHeaderAPI:
     return rlp.decode(encoded, sedes=HEADER_CLASS)
 
 
+def encode_header(header: BlockHeaderAPI) -> bytes:
+    """The RLP encoding of a header (whose keccak is the block hash)."""
+    return rlp.encode(header)
+
+
 def next_base_fee(parent: BlockHeaderAPI) -> int:
     """The EIP-1559 base fee of the block after `parent`."""
     return calculate_expected_base_fee_per_gas(parent)

@@ -48,10 +48,6 @@ def transaction_type(tx: SignedTransactionAPI) -> int:
     return getattr(tx, "type_id", None) or LEGACY_TYPE
 
 
-def max_fee_per_gas(tx: SignedTransactionAPI) -> int:
-    return tx.max_fee_per_gas
-
-
 def effective_gas_price(tx: SignedTransactionAPI, base_fee: int) -> int:
     """What the sender pays per unit of gas in a block with `base_fee`."""
     if transaction_type(tx) in (LEGACY_TYPE, ACCESS_LIST_TYPE):
@@ -86,9 +82,7 @@ def decode_signed_transaction(raw: bytes, chain_id: int) -> DecodedTransaction:
     if not raw:
         raise InvalidRequest("empty transaction: expected RLP- or EIP-2718-encoded bytes")
     if len(raw) > MAX_TRANSACTION_BYTES:
-        raise InvalidRequest(
-            f"oversized transaction: {len(raw)} bytes, the limit is {MAX_TRANSACTION_BYTES}"
-        )
+        raise InvalidRequest(f"oversized transaction: {len(raw)} bytes, the limit is {MAX_TRANSACTION_BYTES}")
     if raw[0] <= 0x7F and raw[0] not in SUPPORTED_TYPES:
         if raw[0] == BLOB_TYPE:
             raise UnsupportedTransactionType(
@@ -105,14 +99,13 @@ def decode_signed_transaction(raw: bytes, chain_id: int) -> DecodedTransaction:
     tx_chain_id = tx.chain_id
     if tx_chain_id is None:
         raise InvalidRequest(
-            "transaction is not replay-protected: sign it with EIP-155 and "
-            f"chain id {chain_id}"
+            f"transaction is not replay-protected: sign it with EIP-155 and chain id {chain_id}"
         )
     if tx_chain_id != chain_id:
         raise InvalidRequest(f"invalid chain id {tx_chain_id}: this chain's id is {chain_id}")
 
     try:
-        tx.check_signature_validity()
+        # Recovery fails for an invalid signature; a valid one recovers the sender.
         sender = Address(tx.sender)
     except (BadSignature, ValidationError, ValueError) as exc:
         raise InvalidRequest(f"invalid signature: {exc}") from exc
@@ -146,13 +139,10 @@ def check_admissible(
     if tx.nonce < account_nonce:
         raise NonceTooLow(f"nonce too low: next nonce {account_nonce}, tx nonce {tx.nonce}")
     if tx.gas > block_gas_limit:
-        raise GasLimitExceeded(
-            f"exceeds block gas limit: tx gas {tx.gas}, block gas limit {block_gas_limit}"
-        )
+        raise GasLimitExceeded(f"exceeds block gas limit: tx gas {tx.gas}, block gas limit {block_gas_limit}")
     if tx.max_fee_per_gas < base_fee:
         raise FeeTooLow(
-            f"max fee per gas less than block base fee: maxFeePerGas {tx.max_fee_per_gas}, "
-            f"baseFee {base_fee}"
+            f"max fee per gas less than block base fee: maxFeePerGas {tx.max_fee_per_gas}, baseFee {base_fee}"
         )
     cost = max_cost(tx)
     if balance < cost:
@@ -180,14 +170,11 @@ class CallRequest:
     @property
     def pays_fees(self) -> bool:
         return any(
-            fee is not None
-            for fee in (self.gas_price, self.max_fee_per_gas, self.max_priority_fee_per_gas)
+            fee is not None for fee in (self.gas_price, self.max_fee_per_gas, self.max_priority_fee_per_gas)
         )
 
 
-def make_call_transaction(
-    call: CallRequest, *, chain_id: int, nonce: int, gas: int
-) -> SignedTransactionAPI:
+def make_call_transaction(call: CallRequest, *, chain_id: int, nonce: int, gas: int) -> SignedTransactionAPI:
     """An unsigned transaction carrying `call`, spoofed to come from its sender."""
     to = call.to or b""
     access_list = [(address, list(slots)) for address, slots in call.access_list]
@@ -199,7 +186,14 @@ def make_call_transaction(
         max_fee = call.max_fee_per_gas or 0
         priority = call.max_priority_fee_per_gas or 0
         unsigned = _builder.new_unsigned_dynamic_fee_transaction(
-            chain_id, nonce, min(priority, max_fee), max_fee, gas, to, call.value, call.data,
+            chain_id,
+            nonce,
+            min(priority, max_fee),
+            max_fee,
+            gas,
+            to,
+            call.value,
+            call.data,
             access_list,
         )
     return SpoofTransaction(unsigned, from_=call.sender)

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from .errors import INVALID_REQUEST, LIMIT_EXCEEDED, RpcError
-from .jsonrpc import Limits, handle_body
+from .jsonrpc import DEFAULT_LIMITS, Limits, handle_body
 from .node import Node
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -23,7 +23,7 @@ def create_app(
     node: Node,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    limits: Limits = Limits(),
+    limits: Limits | None = None,
 ) -> FastAPI:
     """A FastAPI app serving `node`; the node starts and stops with the app."""
 
@@ -54,7 +54,7 @@ def create_app(
                 )
         if not body:
             return _rpc_error_response(RpcError(INVALID_REQUEST, "empty request body"))
-        answer = handle_body(request.app.state.node, bytes(body), limits)
+        answer = handle_body(request.app.state.node, bytes(body), limits or DEFAULT_LIMITS)
         if answer is None:
             return Response(status_code=200)
         return Response(content=answer, media_type="application/json")

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -62,19 +63,45 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     dev.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    dev.add_argument("--port", type=int, default=8545, help="port to listen on; 0 picks a free one (default: %(default)s)")
-    dev.add_argument("--chain-id", type=_chain_id, default=DEFAULT_CHAIN_ID, help="EIP-155 chain id (default: %(default)s)")
-    dev.add_argument("--gas-limit", type=int, default=DEFAULT_GAS_LIMIT, help="block gas limit (default: %(default)s)")
-    dev.add_argument("--block-time", type=_positive_float, default=None, metavar="SECONDS",
-                     help="seal a block every SECONDS, even if empty (default: as soon as transactions wait)")
+    dev.add_argument(
+        "--port", type=int, default=8545, help="port to listen on; 0 picks a free one (default: %(default)s)"
+    )
+    dev.add_argument(
+        "--chain-id", type=_chain_id, default=DEFAULT_CHAIN_ID, help="EIP-155 chain id (default: %(default)s)"
+    )
+    dev.add_argument(
+        "--gas-limit", type=int, default=DEFAULT_GAS_LIMIT, help="block gas limit (default: %(default)s)"
+    )
+    dev.add_argument(
+        "--block-time",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="seal a block every SECONDS, even if empty (default: as soon as transactions wait)",
+    )
     store = dev.add_mutually_exclusive_group()
-    store.add_argument("--data-dir", type=Path, default=None,
-                       help=f"where the ledger is kept (default: {default_data_dir()})")
-    store.add_argument("--ephemeral", action="store_true", help="use a throw-away data directory, deleted at exit")
-    store.add_argument("--database-url", default=None, help="any SQLAlchemy URL instead of the data directory's SQLite file")
+    store.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"where the ledger is kept (default: {default_data_dir()})",
+    )
+    store.add_argument(
+        "--ephemeral", action="store_true", help="use a throw-away data directory, deleted at exit"
+    )
+    store.add_argument(
+        "--database-url", default=None, help="any SQLAlchemy URL instead of the data directory's SQLite file"
+    )
     dev.add_argument("--mnemonic", default=TEST_MNEMONIC, help="mnemonic the dev accounts derive from")
-    dev.add_argument("--accounts", type=int, default=DEFAULT_COUNT, help="how many dev accounts (default: %(default)s)")
-    dev.add_argument("--balance", type=int, default=DEFAULT_BALANCE_ETH, help="ETH each dev account holds at genesis (default: %(default)s)")
+    dev.add_argument(
+        "--accounts", type=int, default=DEFAULT_COUNT, help="how many dev accounts (default: %(default)s)"
+    )
+    dev.add_argument(
+        "--balance",
+        type=int,
+        default=DEFAULT_BALANCE_ETH,
+        help="ETH each dev account holds at genesis (default: %(default)s)",
+    )
     dev.add_argument("--json", action="store_true", help="print the start-up information as one JSON line")
     dev.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     dev.set_defaults(run=run_dev)
@@ -102,7 +129,10 @@ def run_dev(args: argparse.Namespace) -> int:
         genesis_alloc={a.address_bytes: GenesisAccount(balance=args.balance * WEI_PER_ETH) for a in accounts},
         dev_accounts=tuple(a.address_bytes for a in accounts),
     )
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         node = Node(config)
     except ChainMismatch as exc:
@@ -114,6 +144,10 @@ def run_dev(args: argparse.Namespace) -> int:
     server = uvicorn.Server(
         uvicorn.Config(create_app(node), log_level="warning", access_log=False, lifespan="on")
     )
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
+    # handlers it found; these make that a clean exit with status 0.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda *_: None)
     try:
         server.run(sockets=[listener])
     finally:
@@ -124,21 +158,39 @@ def run_dev(args: argparse.Namespace) -> int:
 
 def _announce(args: argparse.Namespace, accounts: list, rpc_url: str, data_dir: Path | None) -> None:  # type: ignore[type-arg]
     if args.json:
-        print(json.dumps({
-            "rpcUrl": rpc_url,
-            "chainId": args.chain_id,
-            "dataDir": str(data_dir) if data_dir else None,
-            "accounts": [{"address": a.address, "privateKey": a.private_key} for a in accounts],
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "rpcUrl": rpc_url,
+                    "chainId": args.chain_id,
+                    "dataDir": str(data_dir) if data_dir else None,
+                    "accounts": [{"address": a.address, "privateKey": a.private_key} for a in accounts],
+                }
+            ),
+            flush=True,
+        )
         return
-    lines = ["", "Conclave dev chain", "==================", "", "Accounts (each funded with "
-             f"{args.balance:,} ETH)", ""]
+    lines = [
+        "",
+        "Conclave dev chain",
+        "==================",
+        "",
+        f"Accounts (each funded with {args.balance:,} ETH)",
+        "",
+    ]
     lines += [f"({i}) {a.address}" for i, a in enumerate(accounts)]
     lines += ["", "Private keys", ""]
     lines += [f"({i}) {a.private_key}" for i, a in enumerate(accounts)]
-    lines += ["", f"Mnemonic:   {args.mnemonic}", "Derivation: m/44'/60'/0'/0/i", "",
-              f"Chain id:   {args.chain_id}", f"Data:       {data_dir or 'database URL'}",
-              f"Listening on {rpc_url}", ""]
+    lines += [
+        "",
+        f"Mnemonic:   {args.mnemonic}",
+        "Derivation: m/44'/60'/0'/0/i",
+        "",
+        f"Chain id:   {args.chain_id}",
+        f"Data:       {data_dir or 'database URL'}",
+        f"Listening on {rpc_url}",
+        "",
+    ]
     print("\n".join(lines), flush=True)
 
 

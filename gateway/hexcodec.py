@@ -32,7 +32,9 @@ def parse_quantity(text: object) -> int:
     if not isinstance(text, str):
         raise ValueError(f"expected a hex quantity string, got {type(text).__name__}")
     if len(text) > MAX_QUANTITY_DIGITS + 2 or not _QUANTITY.match(text):
-        raise ValueError(f"invalid hex quantity {_clip(text)!r}: expected 0x-prefixed hex without leading zeros")
+        raise ValueError(
+            f"invalid hex quantity {_clip(text)!r}: expected 0x-prefixed hex without leading zeros"
+        )
     return int(text, 16)
 
 

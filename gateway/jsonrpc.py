@@ -37,6 +37,9 @@ class Limits:
     max_batch: int = 1_000
 
 
+DEFAULT_LIMITS = Limits()
+
+
 def _error(request_id: Json, error: RpcError) -> dict[str, Json]:
     return {"jsonrpc": "2.0", "id": request_id, "error": error.to_json()}
 
@@ -84,7 +87,9 @@ def handle_request(node: Node, request: Json) -> dict[str, Json] | None:
     is_notification = "id" not in request
     if request.get("jsonrpc") != "2.0":
         return _error(request_id, RpcError(INVALID_REQUEST, 'the "jsonrpc" member must be "2.0"'))
-    if request_id is not None and (isinstance(request_id, bool) or not isinstance(request_id, (str, int, float))):
+    if request_id is not None and (
+        isinstance(request_id, bool) or not isinstance(request_id, (str, int, float))
+    ):
         return _error(None, RpcError(INVALID_REQUEST, '"id" must be a string, a number or null'))
     name = request.get("method")
     if not isinstance(name, str):
@@ -107,7 +112,7 @@ def handle_request(node: Node, request: Json) -> dict[str, Json] | None:
     return None if is_notification else response
 
 
-def handle_body(node: Node, body: bytes, limits: Limits = Limits()) -> bytes | None:
+def handle_body(node: Node, body: bytes, limits: Limits = DEFAULT_LIMITS) -> bytes | None:
     """Answer an HTTP body holding a request or a batch; None if nothing is owed."""
     try:
         payload = json.loads(body)
@@ -118,7 +123,13 @@ def handle_body(node: Node, body: bytes, limits: Limits = Limits()) -> bytes | N
             return _dump(_error(None, RpcError(INVALID_REQUEST, "empty batch")))
         if len(payload) > limits.max_batch:
             return _dump(
-                _error(None, RpcError(LIMIT_EXCEEDED, f"batch too large: {len(payload)} requests, at most {limits.max_batch}"))
+                _error(
+                    None,
+                    RpcError(
+                        LIMIT_EXCEEDED,
+                        f"batch too large: {len(payload)} requests, at most {limits.max_batch}",
+                    ),
+                )
             )
         answers = [a for a in (handle_request(node, item) for item in payload) if a is not None]
         return _dump(answers) if answers else None

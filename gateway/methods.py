@@ -13,7 +13,9 @@ from typing import Any
 
 from eth_hash.auto import keccak
 
+from evm_runtime.chain import decode_header, next_base_fee
 from evm_runtime.exceptions import InvalidRequest
+from evm_runtime.fees import DEFAULT_PRIORITY_FEE, percentile_rewards
 from evm_runtime.transactions import CallRequest
 from evm_runtime.types import ZERO_ADDRESS
 from ledger.store import LogQuery, StoredBlock
@@ -21,7 +23,7 @@ from ledger.store import LogQuery, StoredBlock
 from . import params as p
 from .errors import LIMIT_EXCEEDED, RpcError
 from .hexcodec import address, data, quantity
-from .node import DEFAULT_PRIORITY_FEE, Node
+from .node import Node
 from .views import (
     block_size,
     decode_transaction,
@@ -30,7 +32,6 @@ from .views import (
     receipt_view,
     transaction_view,
 )
-from evm_runtime.chain import decode_header
 
 CLIENT_VERSION = "Conclave/v0.1.0/python"
 MAX_FEE_HISTORY_BLOCKS = 1024
@@ -133,22 +134,10 @@ def eth_max_priority_fee(node: Node) -> str:
     return quantity(DEFAULT_PRIORITY_FEE)
 
 
-def _percentile_rewards(node: Node, block: StoredBlock, base_fee: int, percentiles: list[float]) -> list[str]:
-    receipts = node.store.receipts_of_block(block.number)
-    if not receipts:
-        return [quantity(0)] * len(percentiles)
-    tips = sorted((r.effective_gas_price - base_fee, r.gas_used) for r in receipts)
-    total_gas = sum(gas for _, gas in tips)
-    rewards = []
-    for percentile in percentiles:
-        threshold = total_gas * percentile / 100
-        accumulated, index = 0, 0
-        for index, (_, gas) in enumerate(tips):
-            accumulated += gas
-            if accumulated >= threshold:
-                break
-        rewards.append(quantity(max(tips[index][0], 0)))
-    return rewards
+def _rewards(node: Node, block: StoredBlock, base_fee: int, percentiles: list[float]) -> list[str]:
+    receipts = node.store.receipts_of_block(block.number) if block.transaction_count else []
+    tips = [(r.effective_gas_price - base_fee, r.gas_used) for r in receipts]
+    return [quantity(reward) for reward in percentile_rewards(tips, percentiles)]
 
 
 def _percentiles(value: Any) -> list[float]:
@@ -177,7 +166,9 @@ def _block_count(value: Any) -> int:
     Param("newestBlock", p.block_number_or_tag),
     Param("rewardPercentiles", _percentiles, required=False),
 )
-def eth_fee_history(node: Node, count: int, newest_ref: p.BlockRef, percentiles: list[float] | None) -> dict[str, Any]:
+def eth_fee_history(
+    node: Node, count: int, newest_ref: p.BlockRef, percentiles: list[float] | None
+) -> dict[str, Any]:
     newest = node.block(newest_ref)
     oldest = max(0, newest.number - count + 1)
     base_fees, ratios, rewards = [], [], []
@@ -188,9 +179,7 @@ def eth_fee_history(node: Node, count: int, newest_ref: p.BlockRef, percentiles:
         base_fees.append(quantity(header.base_fee_per_gas))
         ratios.append(header.gas_used / header.gas_limit)
         if percentiles:
-            rewards.append(_percentile_rewards(node, block, header.base_fee_per_gas, percentiles))
-    from evm_runtime.chain import next_base_fee
-
+            rewards.append(_rewards(node, block, header.base_fee_per_gas, percentiles))
     base_fees.append(quantity(next_base_fee(decode_header(newest.header))))
     result: dict[str, Any] = {
         "oldestBlock": quantity(oldest),
@@ -246,9 +235,7 @@ def _call_request(node: Node, call: p.CallObject) -> CallRequest:
 
 def _check_call_gas(node: Node, call: p.CallObject) -> None:
     if call.gas is not None and call.gas > node.params.gas_limit:
-        raise InvalidRequest(
-            f"gas {call.gas} exceeds the block gas limit {node.params.gas_limit}"
-        )
+        raise InvalidRequest(f"gas {call.gas} exceeds the block gas limit {node.params.gas_limit}")
 
 
 @rpc("eth_call", Param("transaction", p.call_object), BLOCK)
@@ -296,8 +283,13 @@ def eth_get_transaction_by_hash(node: Node, tx_hash: bytes) -> dict[str, Any] | 
     if pending is None:
         return None
     return transaction_view(
-        pending.tx, sender=pending.sender, block_hash=None, block_number=None,
-        block_timestamp=None, index=None, base_fee=None,
+        pending.tx,
+        sender=pending.sender,
+        block_hash=None,
+        block_number=None,
+        block_timestamp=None,
+        index=None,
+        base_fee=None,
     )
 
 
@@ -325,7 +317,11 @@ def _block_view(node: Node, block: StoredBlock | None, full: bool) -> dict[str, 
     return view
 
 
-@rpc("eth_getBlockByNumber", Param("block", p.block_number_or_tag), Param("full", p.boolean, required=False, default=False))
+@rpc(
+    "eth_getBlockByNumber",
+    Param("block", p.block_number_or_tag),
+    Param("full", p.boolean, required=False, default=False),
+)
 def eth_get_block_by_number(node: Node, ref: p.BlockRef, full: bool) -> dict[str, Any] | None:
     return _block_view(node, node.find_block(ref), full)
 
@@ -347,14 +343,22 @@ def eth_get_block_transaction_count_by_hash(node: Node, block_hash: bytes) -> st
     return None if block is None else quantity(block.transaction_count)
 
 
-@rpc("eth_getTransactionByBlockNumberAndIndex", Param("block", p.block_number_or_tag), Param("index", p.quantity))
-def eth_get_transaction_by_block_number_and_index(node: Node, ref: p.BlockRef, index: int) -> dict[str, Any] | None:
+@rpc(
+    "eth_getTransactionByBlockNumberAndIndex",
+    Param("block", p.block_number_or_tag),
+    Param("index", p.quantity),
+)
+def eth_get_transaction_by_block_number_and_index(
+    node: Node, ref: p.BlockRef, index: int
+) -> dict[str, Any] | None:
     block = node.find_block(ref)
     return _transaction_at(node, block, index)
 
 
 @rpc("eth_getTransactionByBlockHashAndIndex", Param("hash", p.hash32), Param("index", p.quantity))
-def eth_get_transaction_by_block_hash_and_index(node: Node, block_hash: bytes, index: int) -> dict[str, Any] | None:
+def eth_get_transaction_by_block_hash_and_index(
+    node: Node, block_hash: bytes, index: int
+) -> dict[str, Any] | None:
     return _transaction_at(node, node.store.block_by_hash(block_hash), index)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import StaticPool
 
+from enclave.interface import EnclaveAPI
 from enclave.local import InProcessEnclave
 from evm_runtime.chain import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, ChainParams, GenesisAccount
 from evm_runtime.exceptions import NotFound
@@ -24,8 +25,6 @@ from migrations import upgrade_to_head
 from .params import BlockRef
 
 log = logging.getLogger(__name__)
-
-DEFAULT_PRIORITY_FEE = 1_000_000_000
 
 
 class ChainMismatch(Exception):
@@ -50,9 +49,7 @@ class NodeConfig:
 def make_engine(database_url: str) -> Engine:
     """An engine for `database_url`, with SQLite set up for durability (WAL, full sync)."""
     if database_url in ("sqlite://", "sqlite:///:memory:"):
-        engine = create_engine(
-            database_url, poolclass=StaticPool, connect_args={"check_same_thread": False}
-        )
+        engine = create_engine(database_url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
         engine = create_engine(database_url)
     configure_sqlite(engine)
@@ -68,11 +65,14 @@ class Node:
         self.engine = make_engine(config.database_url)
         upgrade_to_head(self.engine)
         self.store = LedgerStore(self.engine)
-        self.enclave = InProcessEnclave(self.store, self.params, coinbase=config.coinbase)
+        self.enclave: EnclaveAPI = InProcessEnclave(self.store, self.params, coinbase=config.coinbase)
         self.pool = Mempool(max_transactions=config.pool_size)
         self._ensure_genesis()
         self.ordering = SoloOrdering(
-            self.store, self.pool, self.enclave, block_time=config.block_time,
+            self.store,
+            self.pool,
+            self.enclave,
+            block_time=config.block_time,
             on_block=self._on_block,
         )
         self._head: StoredBlock = self._load_head()
@@ -107,8 +107,11 @@ class Node:
 
     def _on_block(self, block: BlockRecord) -> None:
         self._head = StoredBlock(
-            number=block.number, hash=block.hash, parent_hash=block.parent_hash,
-            header=block.header, timestamp=block.timestamp,
+            number=block.number,
+            hash=block.hash,
+            parent_hash=block.parent_hash,
+            header=block.header,
+            timestamp=block.timestamp,
             transaction_count=len(block.transactions),
         )
         log.info("block %d %s: %d transactions", block.number, block.hash.hex(), len(block.transactions))

@@ -139,9 +139,7 @@ def _access_list(value: Any) -> tuple[tuple[Address, tuple[int, ...]], ...]:
         keys = entry.get("storageKeys", [])
         if not isinstance(keys, list):
             raise ValueError("storageKeys must be an array")
-        entries.append(
-            (address(entry["address"]), tuple(int.from_bytes(hash32(k), "big") for k in keys))
-        )
+        entries.append((address(entry["address"]), tuple(int.from_bytes(hash32(k), "big") for k in keys)))
     return tuple(entries)
 
 

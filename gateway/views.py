@@ -170,5 +170,3 @@ def receipt_bloom(encoded: bytes) -> bytes:
     """The logs bloom inside an encoded (possibly typed) receipt."""
     payload = encoded[1:] if encoded[0] < 0xC0 else encoded
     return rlp.decode(payload)[2]
-
-

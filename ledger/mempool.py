@@ -83,9 +83,7 @@ class Mempool:
         if previous is not None:
             _check_replacement(previous.decoded, decoded)
         elif len(waiting) >= self.max_per_sender:
-            raise PoolFull(
-                f"txpool is full for this sender: {self.max_per_sender} transactions waiting"
-            )
+            raise PoolFull(f"txpool is full for this sender: {self.max_per_sender} transactions waiting")
         elif len(self._by_hash) >= self.max_transactions:
             raise PoolFull(f"txpool is full: {self.max_transactions} transactions waiting")
         if previous is not None:
@@ -102,9 +100,7 @@ class Mempool:
             nonce += 1
         return nonce
 
-    def ready(
-        self, account_nonce: Callable[[Address], int], base_fee: int
-    ) -> list[DecodedTransaction]:
+    def ready(self, account_nonce: Callable[[Address], int], base_fee: int) -> list[DecodedTransaction]:
         """Every ready transaction, in the order a block should take them."""
         chains: list[list[_Entry]] = []
         for sender, waiting in self._by_sender.items():

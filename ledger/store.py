@@ -258,9 +258,7 @@ class LedgerStore:
     def receipts_of_block(self, number: int) -> list[StoredReceipt]:
         with self.engine.connect() as conn:
             rows = conn.execute(
-                _receipt_columns()
-                .where(Receipt.block_number == number)
-                .order_by(Receipt.transaction_index)
+                _receipt_columns().where(Receipt.block_number == number).order_by(Receipt.transaction_index)
             ).all()
         return [_stored_receipt(row) for row in rows]
 
@@ -284,7 +282,7 @@ class LedgerStore:
         if query.addresses:
             conditions.append(Log.address.in_(query.addresses))
         topic_columns = (Log.topic0, Log.topic1, Log.topic2, Log.topic3)
-        for column, accepted in zip(topic_columns, query.topics):
+        for column, accepted in zip(topic_columns, query.topics, strict=False):
             if accepted:
                 conditions.append(column.in_(accepted))
         with self.engine.connect() as conn:
@@ -305,7 +303,11 @@ class LedgerStore:
 
 def _block_columns():  # type: ignore[no-untyped-def]
     return select(
-        Block.number, Block.hash, Block.parent_hash, Block.header, Block.timestamp,
+        Block.number,
+        Block.hash,
+        Block.parent_hash,
+        Block.header,
+        Block.timestamp,
         Block.transaction_count,
     )
 
@@ -323,8 +325,12 @@ def _stored_block(row) -> StoredBlock:  # type: ignore[no-untyped-def]
 
 def _transaction_columns():  # type: ignore[no-untyped-def]
     return select(
-        Transaction.hash, Transaction.block_number, Block.hash.label("block_hash"),
-        Transaction.transaction_index, Transaction.sender, Transaction.raw,
+        Transaction.hash,
+        Transaction.block_number,
+        Block.hash.label("block_hash"),
+        Transaction.transaction_index,
+        Transaction.sender,
+        Transaction.raw,
     ).join(Block, Block.number == Transaction.block_number)
 
 
@@ -342,10 +348,19 @@ def _stored_transaction(row) -> StoredTransaction:  # type: ignore[no-untyped-de
 def _receipt_columns():  # type: ignore[no-untyped-def]
     return (
         select(
-            Receipt.transaction_hash, Receipt.block_number, Block.hash.label("block_hash"),
-            Receipt.transaction_index, Transaction.sender, Transaction.recipient, Receipt.tx_type,
-            Receipt.status, Receipt.gas_used, Receipt.cumulative_gas_used,
-            Receipt.effective_gas_price, Receipt.contract_address, Receipt.first_log_index,
+            Receipt.transaction_hash,
+            Receipt.block_number,
+            Block.hash.label("block_hash"),
+            Receipt.transaction_index,
+            Transaction.sender,
+            Transaction.recipient,
+            Receipt.tx_type,
+            Receipt.status,
+            Receipt.gas_used,
+            Receipt.cumulative_gas_used,
+            Receipt.effective_gas_price,
+            Receipt.contract_address,
+            Receipt.first_log_index,
             Receipt.encoded,
         )
         .join(Block, Block.number == Receipt.block_number)
@@ -374,8 +389,17 @@ def _stored_receipt(row) -> StoredReceipt:  # type: ignore[no-untyped-def]
 
 def _log_columns():  # type: ignore[no-untyped-def]
     return select(
-        Log.block_number, Block.hash.label("block_hash"), Block.timestamp, Log.log_index, Log.transaction_hash,
-        Log.transaction_index, Log.address, Log.topic0, Log.topic1, Log.topic2, Log.topic3,
+        Log.block_number,
+        Block.hash.label("block_hash"),
+        Block.timestamp,
+        Log.log_index,
+        Log.transaction_hash,
+        Log.transaction_index,
+        Log.address,
+        Log.topic0,
+        Log.topic1,
+        Log.topic2,
+        Log.topic3,
         Log.data,
     ).join(Block, Block.number == Log.block_number)
 
@@ -421,6 +445,12 @@ def configure_sqlite(engine: Engine) -> None:
 
 
 __all__ = [
-    "BlockRecord", "LedgerStore", "LogQuery", "StoredBlock", "StoredLog", "StoredReceipt",
-    "StoredTransaction", "configure_sqlite",
+    "BlockRecord",
+    "LedgerStore",
+    "LogQuery",
+    "StoredBlock",
+    "StoredLog",
+    "StoredReceipt",
+    "StoredTransaction",
+    "configure_sqlite",
 ]

@@ -159,7 +159,7 @@ class MethodSpec:
 # --------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _ecma_regex(pattern: str) -> re.Pattern[str]:
     """Compile a JSON Schema ``pattern`` with ECMA-262 end-of-input semantics.
 
@@ -527,7 +527,7 @@ def load_spec(root: Path | str | None = None) -> Spec:
     return _load_spec(Path(root or SPEC_ROOT).resolve())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_spec(root: Path) -> Spec:
     schemas = _load_schemas(root)
     groups = _load_error_groups(root)
