@@ -17,7 +17,7 @@ from eth.abc import BlockHeaderAPI, ReceiptAPI
 from eth_bloom import BloomFilter
 from eth_utils import ValidationError
 
-from .chain import MAX_EXTRA_DATA, VM, ChainParams
+from .chain import MAX_EXTRA_DATA, VM, BlockState, ChainParams
 from .state_db import NodeCache, StateOverlay
 from .transactions import DecodedTransaction, effective_gas_price, transaction_type
 from .trie_root import ordered_trie_root
@@ -79,7 +79,8 @@ def build_block(
     """
     header = child_header(parent, params, env)
     overlay = StateOverlay(cache)
-    state = VM.build_state(overlay, header, params.context, tuple(ancestor_hashes))
+    context = VM.create_execution_context(header, tuple(ancestor_hashes), params.context)
+    state = BlockState(overlay, context, header.state_root)
 
     included: list[ExecutedTransaction] = []
     receipts: list[ReceiptAPI] = []

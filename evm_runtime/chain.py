@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import rlp
-from eth.abc import BlockHeaderAPI
+from eth.abc import BlockHeaderAPI, SignedTransactionAPI
 from eth.vm.chain_context import ChainContext
 from eth.vm.forks.london.constants import INITIAL_BASE_FEE
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.blocks import PragueBlockHeader
+from eth.vm.forks.prague.state import PragueState, PragueTransactionExecutor
 
 from .state_db import NodeCache, StateOverlay
 from .types import ZERO_ADDRESS, Address
@@ -24,6 +25,26 @@ from .types import ZERO_ADDRESS, Address
 VM = PragueVM
 HEADER_CLASS = PragueBlockHeader
 FORK_NAME = "prague"
+
+
+
+class AdmittedTransactionExecutor(PragueTransactionExecutor):
+    """Runs transactions that passed the stateless checks when they were decoded.
+
+    py-evm re-checks every transaction's fields and signature before executing it; a
+    transaction in a block was decoded by `transactions.decode_signed_transaction`, which
+    made those checks once, so here only the checks against the state remain.
+    """
+
+    def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
+        self.vm_state.validate_transaction(transaction)
+
+
+class BlockState(PragueState):
+    """The state a block's transactions are applied to."""
+
+    transaction_executor_class = AdmittedTransactionExecutor
+
 
 DEFAULT_CHAIN_ID = 1337
 DEFAULT_GAS_LIMIT = 30_000_000

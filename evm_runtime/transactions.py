@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import rlp
 from eth.abc import SignedTransactionAPI
 from eth.vm.spoof import SpoofTransaction
-from eth_keys.exceptions import BadSignature
+from eth_hash.auto import keccak
 from eth_utils import ValidationError
 
 from .chain import VM
@@ -28,10 +28,13 @@ from .exceptions import (
     PriorityFeeAboveMaxFee,
     UnsupportedTransactionType,
 )
+from .signatures import InvalidSignature, recover_sender, signing_hash
 from .types import Address
 
 MAX_TRANSACTION_BYTES = 128 * 1024
 """Largest encoded transaction admitted, as geth's pool does."""
+
+MAX_NONCE = 2**64 - 1
 
 LEGACY_TYPE = 0
 ACCESS_LIST_TYPE = 1
@@ -93,8 +96,6 @@ def decode_signed_transaction(raw: bytes, chain_id: int) -> DecodedTransaction:
         tx = _builder.decode(raw)
     except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError) as exc:
         raise InvalidRequest(f"undecodable transaction: {exc}") from exc
-    if tx.encode() != raw:
-        raise InvalidRequest("undecodable transaction: non-canonical encoding")
 
     tx_chain_id = tx.chain_id
     if tx_chain_id is None:
@@ -105,10 +106,13 @@ def decode_signed_transaction(raw: bytes, chain_id: int) -> DecodedTransaction:
         raise InvalidRequest(f"invalid chain id {tx_chain_id}: this chain's id is {chain_id}")
 
     try:
-        # Recovery fails for an invalid signature; a valid one recovers the sender.
-        sender = Address(tx.sender)
-    except (BadSignature, ValidationError, ValueError) as exc:
+        sender = recover_sender(signing_hash(raw, tx_chain_id), tx.y_parity, tx.r, tx.s)
+    except InvalidSignature as exc:
         raise InvalidRequest(f"invalid signature: {exc}") from exc
+    # Prime py-evm's cached properties: the sender is never recovered again.
+    tx.__dict__["sender"] = sender
+    if raw[0] < 0xC0:
+        tx.__dict__["hash"] = keccak(raw)
 
     if transaction_type(tx) not in (LEGACY_TYPE, ACCESS_LIST_TYPE):
         if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
@@ -119,11 +123,25 @@ def decode_signed_transaction(raw: bytes, chain_id: int) -> DecodedTransaction:
     intrinsic = tx.intrinsic_gas
     if tx.gas < intrinsic:
         raise IntrinsicGasTooLow(f"intrinsic gas too low: gas {tx.gas}, minimum needed {intrinsic}")
-    try:
-        tx.validate()
-    except ValidationError as exc:
-        raise InvalidRequest(f"invalid transaction: {exc}") from exc
+    _check_field_ranges(tx)
     return DecodedTransaction(tx=tx, sender=sender, raw=raw)
+
+
+def _check_field_ranges(tx: SignedTransactionAPI) -> None:
+    """Field bounds: nonce below 2**64 - 1 (EIP-2681), amounts within 256 bits."""
+    if tx.nonce >= MAX_NONCE:
+        raise InvalidRequest(f"invalid transaction: nonce must be below 2**64 - 1, got {tx.nonce}")
+    if transaction_type(tx) == LEGACY_TYPE:
+        amounts = {"gas": tx.gas, "gasPrice": tx.gas_price, "value": tx.value}
+    else:
+        try:
+            tx.validate()  # typed transactions: field checks only, no signature check
+        except ValidationError as exc:
+            raise InvalidRequest(f"invalid transaction: {exc}") from exc
+        return
+    for name, value in amounts.items():
+        if value >= 2**256:
+            raise InvalidRequest(f"invalid transaction: {name} does not fit in 256 bits")
 
 
 def check_admissible(

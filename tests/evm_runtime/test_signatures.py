@@ -1,0 +1,83 @@
+"""Sender recovery from the encoding, against py-evm's own recovery."""
+
+from eth._utils.transactions import extract_transaction_sender
+from eth_account import Account
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evm_runtime.chain import VM
+from evm_runtime.signatures import SECP256K1_N, InvalidSignature, recover_sender, signing_hash
+
+CHAIN_ID = 1337
+builder = VM.get_transaction_builder()
+account = Account.from_key("0x" + "11" * 32)
+
+fields = st.fixed_dictionaries(
+    {
+        "nonce": st.integers(0, 2**64 - 2),
+        "gas": st.integers(21_000, 2**63),
+        "value": st.integers(0, 2**255),
+        "data": st.binary(max_size=200),
+        "to": st.sampled_from(["0x" + "22" * 20, "0x" + "ab" * 20]),
+    }
+)
+fees = st.one_of(
+    st.builds(lambda p: {"gasPrice": p}, st.integers(0, 2**128)),
+    st.builds(lambda p: {"type": 1, "gasPrice": p, "accessList": []}, st.integers(0, 2**128)),
+    st.builds(
+        lambda tip, extra: {"type": 2, "maxPriorityFeePerGas": tip, "maxFeePerGas": tip + extra},
+        st.integers(0, 2**64),
+        st.integers(0, 2**64),
+    ),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(fields, fees)
+def test_recovers_the_sender_py_evm_recovers(tx_fields: dict, fee_fields: dict) -> None:
+    raw = bytes(account.sign_transaction({**tx_fields, **fee_fields, "chainId": CHAIN_ID}).raw_transaction)
+    tx = builder.decode(raw)
+    sender = recover_sender(signing_hash(raw, tx.chain_id), tx.y_parity, tx.r, tx.s)
+    assert sender == extract_transaction_sender(tx) == bytes.fromhex(account.address[2:])
+
+
+def test_signing_hash_matches_py_evm_for_long_transactions() -> None:
+    # A list longer than 55 bytes needs a long-form RLP prefix; data makes it so.
+    raw = bytes(
+        account.sign_transaction(
+            {
+                "chainId": CHAIN_ID,
+                "nonce": 1,
+                "gas": 100_000,
+                "gasPrice": 1,
+                "to": "0x" + "22" * 20,
+                "value": 0,
+                "data": b"\x01" * 70_000,
+            }
+        ).raw_transaction
+    )
+    tx = builder.decode(raw)
+    assert recover_sender(signing_hash(raw, tx.chain_id), tx.y_parity, tx.r, tx.s) == tx.sender
+
+
+def test_high_s_is_refused() -> None:
+    raw = bytes(
+        account.sign_transaction(
+            {
+                "chainId": CHAIN_ID,
+                "nonce": 0,
+                "gas": 21_000,
+                "gasPrice": 1,
+                "to": "0x" + "22" * 20,
+                "value": 0,
+            }
+        ).raw_transaction
+    )
+    tx = builder.decode(raw)
+    message = signing_hash(raw, tx.chain_id)
+    try:
+        recover_sender(message, tx.y_parity ^ 1, tx.r, SECP256K1_N - tx.s)
+    except InvalidSignature as exc:
+        assert "s is out of range" in str(exc)
+    else:
+        raise AssertionError("a high-s signature was accepted")
