@@ -2,6 +2,7 @@
 
 from eth._utils.transactions import extract_transaction_sender
 from eth_account import Account
+from eth_utils import to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +19,7 @@ fields = st.fixed_dictionaries(
         "gas": st.integers(21_000, 2**63),
         "value": st.integers(0, 2**255),
         "data": st.binary(max_size=200),
-        "to": st.sampled_from(["0x" + "22" * 20, "0x" + "ab" * 20]),
+        "to": st.sampled_from(["0x" + "22" * 20, to_checksum_address("0x" + "ab" * 20)]),
     }
 )
 fees = st.one_of(
