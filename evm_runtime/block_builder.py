@@ -2,9 +2,10 @@
 
 The rule: transactions are tried in the order given. One that does not fit in the gas
 left in the block waits for a later block; one the state refuses (its nonce was taken,
-its sender can no longer pay) is dropped with the reason. Every other transaction is
-included with a receipt, whether it succeeded or reverted. The same parent, batch and
-block environment always give the same block hash.
+its sender can no longer pay) is dropped with the reason. Either way the sender's later
+transactions in the batch wait too, so nonces stay in order. Every other transaction is
+included with a receipt, whether it succeeded or reverted. Timestamps strictly increase.
+The same parent, batch and block environment always give the same block hash.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def child_header(parent: BlockHeaderAPI, params: ChainParams, env: BlockEnv) -> 
     return VM.create_header_from_parent(
         parent,
         coinbase=env.coinbase,
-        timestamp=max(env.timestamp, parent.timestamp),
+        timestamp=max(env.timestamp, parent.timestamp + 1),
         gas_limit=params.gas_limit,
         extra_data=env.extra_data[:MAX_EXTRA_DATA],
         mix_hash=parent.hash,
@@ -91,18 +92,21 @@ def build_block(
     bloom = BloomFilter()
     log_index = 0
 
+    held_back: set[Address] = set()
     for item in batch:
         tx = item.tx
-        if gas_used + tx.gas > header.gas_limit:
+        if item.sender in held_back or gas_used + tx.gas > header.gas_limit:
             deferred.append(item)
+            held_back.add(item.sender)
             continue
+        state.lock_changes()
         snapshot = state.snapshot()
         try:
-            state.lock_changes()
             computation = state.apply_transaction(tx)
         except ValidationError as exc:
             state.revert(snapshot)
             dropped.append((item, str(exc)))
+            held_back.add(item.sender)
             continue
         receipt = VM.make_receipt(header.copy(gas_used=gas_used), tx, computation, state)
         gas_used = receipt.gas_used

@@ -16,7 +16,13 @@ from eth_abi import decode as abi_decode
 from eth_utils import ValidationError
 
 from .chain import VM, ChainParams
-from .exceptions import ExecutionFailed, ExecutionReverted, InsufficientFunds, InvalidRequest
+from .exceptions import (
+    ExecutionFailed,
+    ExecutionReverted,
+    InsufficientFunds,
+    IntrinsicGasTooLow,
+    InvalidRequest,
+)
 from .state_db import NodeCache, StateOverlay
 from .transactions import CallRequest, make_call_transaction
 from .types import Hash32
@@ -99,7 +105,10 @@ class CallContext:
         if call.nonce is not None:
             # As geth does, a call is not refused for its nonce: it runs as if the sender's
             # nonce were the one given (which decides the address of a contract it creates).
-            state.set_nonce(call.sender, call.nonce)
+            try:
+                state.set_nonce(call.sender, call.nonce)
+            except ValidationError as exc:
+                raise InvalidRequest(f"invalid call nonce: {exc}") from exc
         return state
 
     def _transaction(self, state: StateAPI, call: CallRequest, gas: int) -> SignedTransactionAPI:
@@ -110,6 +119,10 @@ class CallContext:
         """Execute `call` and return its output; raise if it reverts or halts."""
         state = self._state_for(call)
         tx = self._transaction(state, call, call.gas)
+        if call.gas < tx.intrinsic_gas:
+            raise IntrinsicGasTooLow(
+                f"intrinsic gas too low: gas {call.gas}, minimum needed {tx.intrinsic_gas}"
+            )
         computation = _apply(state, tx)
         _raise_for(computation)
         return CallOutcome(

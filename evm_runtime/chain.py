@@ -27,7 +27,6 @@ HEADER_CLASS = PragueBlockHeader
 FORK_NAME = "prague"
 
 
-
 class AdmittedTransactionExecutor(PragueTransactionExecutor):
     """Runs transactions that passed the stateless checks when they were decoded.
 

@@ -41,7 +41,8 @@ ACCESS_LIST_TYPE = 1
 DYNAMIC_FEE_TYPE = 2
 BLOB_TYPE = 3
 SET_CODE_TYPE = 4
-SUPPORTED_TYPES = frozenset({LEGACY_TYPE, ACCESS_LIST_TYPE, DYNAMIC_FEE_TYPE, SET_CODE_TYPE})
+TYPED = frozenset({ACCESS_LIST_TYPE, DYNAMIC_FEE_TYPE, SET_CODE_TYPE})
+"""The EIP-2718 types admitted; a legacy transaction's encoding starts at 0xc0."""
 
 _builder = VM.get_transaction_builder()
 
@@ -86,7 +87,7 @@ def decode_signed_transaction(raw: bytes, chain_id: int) -> DecodedTransaction:
         raise InvalidRequest("empty transaction: expected RLP- or EIP-2718-encoded bytes")
     if len(raw) > MAX_TRANSACTION_BYTES:
         raise InvalidRequest(f"oversized transaction: {len(raw)} bytes, the limit is {MAX_TRANSACTION_BYTES}")
-    if raw[0] <= 0x7F and raw[0] not in SUPPORTED_TYPES:
+    if raw[0] <= 0x7F and raw[0] not in TYPED:
         if raw[0] == BLOB_TYPE:
             raise UnsupportedTransactionType(
                 "blob transactions (type 3) are not supported: Conclave keeps no blob data"
@@ -94,8 +95,10 @@ def decode_signed_transaction(raw: bytes, chain_id: int) -> DecodedTransaction:
         raise UnsupportedTransactionType(f"unknown transaction type {raw[0]}")
     try:
         tx = _builder.decode(raw)
-    except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError) as exc:
+    except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError, TypeError) as exc:
         raise InvalidRequest(f"undecodable transaction: {exc}") from exc
+    if _canonical_encoding(tx, raw[0]) != raw:
+        raise InvalidRequest("undecodable transaction: the encoding is not canonical RLP")
 
     tx_chain_id = tx.chain_id
     if tx_chain_id is None:
@@ -125,6 +128,14 @@ def decode_signed_transaction(raw: bytes, chain_id: int) -> DecodedTransaction:
         raise IntrinsicGasTooLow(f"intrinsic gas too low: gas {tx.gas}, minimum needed {intrinsic}")
     _check_field_ranges(tx)
     return DecodedTransaction(tx=tx, sender=sender, raw=raw)
+
+
+def _canonical_encoding(tx: SignedTransactionAPI, first_byte: int) -> bytes:
+    """The transaction encoded afresh from its fields (rlp would reuse the input bytes)."""
+    if first_byte >= 0xC0:
+        return rlp.encode(type(tx).serialize(tx))
+    inner = tx._inner  # typed transactions wrap their payload
+    return bytes([first_byte]) + rlp.encode(type(inner).serialize(inner))
 
 
 def _check_field_ranges(tx: SignedTransactionAPI) -> None:

@@ -10,8 +10,8 @@ import re
 
 from eth_utils import to_checksum_address
 
-_QUANTITY = re.compile(r"^0x(0|[1-9a-fA-F][0-9a-fA-F]*)$")
-_DATA = re.compile(r"^0x([0-9a-fA-F]{2})*$")
+_QUANTITY = re.compile(r"0x(0|[1-9a-fA-F][0-9a-fA-F]*)")
+_DATA = re.compile(r"0x([0-9a-fA-F]{2})*")
 MAX_QUANTITY_DIGITS = 64
 
 
@@ -31,7 +31,7 @@ def parse_quantity(text: object) -> int:
     """A spec quantity; raises ValueError with what was wrong."""
     if not isinstance(text, str):
         raise ValueError(f"expected a hex quantity string, got {type(text).__name__}")
-    if len(text) > MAX_QUANTITY_DIGITS + 2 or not _QUANTITY.match(text):
+    if len(text) > MAX_QUANTITY_DIGITS + 2 or not _QUANTITY.fullmatch(text):
         raise ValueError(
             f"invalid hex quantity {_clip(text)!r}: expected 0x-prefixed hex without leading zeros"
         )
@@ -42,7 +42,7 @@ def parse_data(text: object, *, length: int | None = None) -> bytes:
     """Spec bytes (optionally of an exact `length`); raises ValueError."""
     if not isinstance(text, str):
         raise ValueError(f"expected a 0x-prefixed hex string, got {type(text).__name__}")
-    if not _DATA.match(text):
+    if not _DATA.fullmatch(text):
         raise ValueError(f"invalid hex data {_clip(text)!r}: expected 0x followed by whole bytes")
     value = bytes.fromhex(text[2:])
     if length is not None and len(value) != length:

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +34,9 @@ from .node import Node
 log = logging.getLogger(__name__)
 
 Json = Any
+
+MAX_JSON_DEPTH = 1_000
+"""The recursion limit while parsing a body: nesting deeper than about this is refused."""
 
 
 @dataclass(frozen=True)
@@ -79,18 +86,52 @@ def _parse_params(method: Method, raw: Json) -> list[Json]:
     return parsed
 
 
+def _valid_id(request_id: Json) -> bool:
+    if request_id is None or isinstance(request_id, str):
+        return True
+    if isinstance(request_id, bool):
+        return False
+    return isinstance(request_id, int) or (isinstance(request_id, float) and math.isfinite(request_id))
+
+
+@contextmanager
+def _recursion_limit(limit: int) -> Iterator[None]:
+    """Lower the interpreter's recursion limit while parsing untrusted JSON.
+
+    py-evm raises the limit to 100,000 for deep EVM calls; the C JSON parser honours it,
+    so a body of deeply nested brackets would overflow the C stack and kill the process.
+    """
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
+
+
+def _reject_constant(name: str) -> Json:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body: bytes) -> Json:
+    """Parse a request body; raises ValueError for invalid or too deeply nested JSON."""
+    try:
+        with _recursion_limit(MAX_JSON_DEPTH):
+            return json.loads(body, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def handle_request(node: Node, request: Json) -> dict[str, Json] | None:
     """Answer one request object; None for a notification."""
     if not isinstance(request, dict):
         return _error(None, RpcError(INVALID_REQUEST, "a request must be a JSON object"))
     request_id = request.get("id")
     is_notification = "id" not in request
+    if not _valid_id(request_id):
+        return _error(None, RpcError(INVALID_REQUEST, '"id" must be a string, a number or null'))
     if request.get("jsonrpc") != "2.0":
         return _error(request_id, RpcError(INVALID_REQUEST, 'the "jsonrpc" member must be "2.0"'))
-    if request_id is not None and (
-        isinstance(request_id, bool) or not isinstance(request_id, (str, int, float))
-    ):
-        return _error(None, RpcError(INVALID_REQUEST, '"id" must be a string, a number or null'))
     name = request.get("method")
     if not isinstance(name, str):
         return _error(request_id, RpcError(INVALID_REQUEST, 'the "method" member must be a string'))
@@ -115,8 +156,8 @@ def handle_request(node: Node, request: Json) -> dict[str, Json] | None:
 def handle_body(node: Node, body: bytes, limits: Limits = DEFAULT_LIMITS) -> bytes | None:
     """Answer an HTTP body holding a request or a batch; None if nothing is owed."""
     try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
+        payload = parse_json(body)
+    except ValueError:
         return _dump(_error(None, RpcError(PARSE_ERROR, "parse error: the body is not valid JSON")))
     if isinstance(payload, list):
         if not payload:

@@ -145,6 +145,8 @@ class Node:
         assert ref.number is not None
         if ref.number == self._head.number:
             return self._head
+        if ref.number > self._head.number:
+            return None
         return self.store.block_by_number(ref.number)
 
     def block(self, ref: BlockRef) -> StoredBlock:

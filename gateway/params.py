@@ -7,6 +7,7 @@ see valid values.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,13 @@ def quantity(value: Any) -> int:
     return parse_quantity(value)
 
 
+def nonce(value: Any) -> int:
+    parsed = parse_quantity(value)
+    if parsed >= 2**64 - 1:
+        raise ValueError("a nonce must be below 2**64 - 1")
+    return parsed
+
+
 def address(value: Any) -> Address:
     return Address(parse_data(value, length=20))
 
@@ -52,14 +60,14 @@ def boolean(value: Any) -> bool:
     return value
 
 
+_STORAGE_SLOT = re.compile(r"0x[0-9a-fA-F]{1,64}")
+
+
 def storage_slot(value: Any) -> int:
     """A storage position: hex of at most 32 bytes (leading zeros allowed)."""
-    if not isinstance(value, str) or not value.startswith("0x") or not 2 < len(value) <= 66:
+    if not isinstance(value, str) or not _STORAGE_SLOT.fullmatch(value):
         raise ValueError("expected a storage slot as 0x-prefixed hex of at most 32 bytes")
-    try:
-        return int(value, 16)
-    except ValueError:
-        raise ValueError(f"invalid hex storage slot {value[:70]!r}") from None
+    return int(value, 16)
 
 
 def block_ref(value: Any) -> BlockRef:
@@ -79,7 +87,10 @@ def block_ref(value: Any) -> BlockRef:
             canonical = value.get("requireCanonical", False)
             return BlockRef(hash=hash32(value["blockHash"]), require_canonical=boolean(canonical))
         if "blockNumber" in value:
-            return block_ref(value["blockNumber"])
+            number = value["blockNumber"]
+            if not isinstance(number, str):
+                raise ValueError("expected a block tag or number as blockNumber")
+            return block_ref(number)
         raise ValueError("a block object needs blockHash or blockNumber")
     raise ValueError(f"expected a block tag, number or object, got {type(value).__name__}")
 
@@ -164,7 +175,7 @@ def call_object(value: Any) -> CallObject:
         "max_priority_fee_per_gas": optional(quantity)(value.get("maxPriorityFeePerGas")),
         "value": optional(quantity)(value.get("value")) or 0,
         "data": optional(data)(payload if payload is not None else legacy_payload) or b"",
-        "nonce": optional(quantity)(value.get("nonce")),
+        "nonce": optional(nonce)(value.get("nonce")),
         "access_list": _access_list(value["accessList"]) if value.get("accessList") else (),
     }
     return CallObject(**fields)

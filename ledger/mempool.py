@@ -78,7 +78,7 @@ class Mempool:
                 f"nonce too high: account nonce {account_nonce}, tx nonce {nonce}; "
                 f"at most {MAX_NONCE_GAP} ahead may wait"
             )
-        waiting = self._by_sender.setdefault(decoded.sender, {})
+        waiting = self._by_sender.get(decoded.sender, {})
         previous = waiting.get(nonce)
         if previous is not None:
             _check_replacement(previous.decoded, decoded)
@@ -90,6 +90,7 @@ class Mempool:
             del self._by_hash[previous.decoded.hash]
         entry = _Entry(next(self._seq), decoded)
         waiting[nonce] = entry
+        self._by_sender[decoded.sender] = waiting
         self._by_hash[decoded.hash] = entry
 
     def next_nonce(self, sender: Address, account_nonce: int) -> int:

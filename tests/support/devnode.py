@@ -62,9 +62,24 @@ class DevNode:
 
 def start_dev_node(*extra_args: str) -> DevNode:
     """Start `conclave dev` on a free port and wait until it answers JSON-RPC."""
-    args = [sys.executable, "-m", "gateway.cli", "dev", "--port", "0", "--json", "--log-level", "warning", *extra_args]
+    args = [
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "dev",
+        "--port",
+        "0",
+        "--json",
+        "--log-level",
+        "warning",
+        *extra_args,
+    ]
     process = subprocess.Popen(
-        args, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=None, text=True,
+        args,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=None,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert process.stdout is not None
