@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -41,6 +42,19 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _bounded_int(low: int, high: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be from {low:,} to {high:,}")
+        return value
+
+    return parse
+
+
 def _chain_id(text: str) -> int:
     value = int(text, 0)
     if not 0 < value < 2**64:
@@ -64,13 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     dev.add_argument(
-        "--port", type=int, default=8545, help="port to listen on; 0 picks a free one (default: %(default)s)"
+        "--port",
+        type=_bounded_int(0, 65_535, "the port"),
+        default=8545,
+        help="port to listen on; 0 picks a free one (default: %(default)s)",
     )
     dev.add_argument(
         "--chain-id", type=_chain_id, default=DEFAULT_CHAIN_ID, help="EIP-155 chain id (default: %(default)s)"
     )
     dev.add_argument(
-        "--gas-limit", type=int, default=DEFAULT_GAS_LIMIT, help="block gas limit (default: %(default)s)"
+        "--gas-limit",
+        type=_bounded_int(21_000, 2**63 - 1, "the block gas limit"),
+        default=DEFAULT_GAS_LIMIT,
+        help="block gas limit (default: %(default)s)",
     )
     dev.add_argument(
         "--block-time",
@@ -94,11 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.add_argument("--mnemonic", default=TEST_MNEMONIC, help="mnemonic the dev accounts derive from")
     dev.add_argument(
-        "--accounts", type=int, default=DEFAULT_COUNT, help="how many dev accounts (default: %(default)s)"
+        "--accounts",
+        type=_bounded_int(1, 1_000, "the number of accounts"),
+        default=DEFAULT_COUNT,
+        help="how many dev accounts (default: %(default)s)",
     )
     dev.add_argument(
         "--balance",
-        type=int,
+        type=_bounded_int(0, 10**30, "the balance in ETH"),
         default=DEFAULT_BALANCE_ETH,
         help="ETH each dev account holds at genesis (default: %(default)s)",
     )
@@ -113,9 +136,16 @@ def default_data_dir() -> Path:
 
 
 def run_dev(args: argparse.Namespace) -> int:
-    accounts = derive_accounts(args.mnemonic, args.accounts)
     scratch = Path(tempfile.mkdtemp(prefix="conclave-")) if args.ephemeral else None
-    data_dir = scratch or args.data_dir or default_data_dir()
+    try:
+        return _serve_dev(args, scratch or args.data_dir or default_data_dir())
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
+    accounts = derive_accounts(args.mnemonic, args.accounts)
     if args.database_url:
         database_url = args.database_url
     else:
@@ -134,11 +164,19 @@ def run_dev(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
+        listener = socket.create_server((args.host, args.port), backlog=2048)
+    except OSError as exc:
+        print(
+            f"error: cannot listen on {args.host}:{args.port} ({exc.strerror}): "
+            "pass another --port, or --port 0 for a free one",
+            file=sys.stderr,
+        )
+        return 2
+    try:
         node = Node(config)
     except ChainMismatch as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    listener = socket.create_server((args.host, args.port), backlog=2048)
     port = listener.getsockname()[1]
     _announce(args, accounts, f"http://{args.host}:{port}", None if args.database_url else data_dir)
     server = uvicorn.Server(
@@ -148,11 +186,7 @@ def run_dev(args: argparse.Namespace) -> int:
     # handlers it found; these make that a clean exit with status 0.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, lambda *_: None)
-    try:
-        server.run(sockets=[listener])
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
+    server.run(sockets=[listener])
     return 0
 
 

@@ -172,6 +172,7 @@ class Node:
     def send_raw_transaction(self, raw: bytes) -> bytes:
         """Admit a signed transaction into the pool; return its hash."""
         decoded: DecodedTransaction = self.enclave.admit(raw)
-        self.pool.add(decoded, self.enclave.account_nonce(decoded.sender))
+        sender, head = decoded.sender, self._head.number
+        self.pool.add(decoded, self.enclave.account_nonce(sender), self.enclave.balance(sender, head))
         self.ordering.notify()
         return decoded.hash

@@ -75,6 +75,8 @@ def block_ref(value: Any) -> BlockRef:
     if isinstance(value, str):
         if value in BLOCK_TAGS:
             return BlockRef(tag=value)
+        if len(value) == 66 and value.startswith("0x"):
+            return BlockRef(hash=hash32(value))  # a bare block hash, as geth accepts
         if value.startswith("0x"):
             return BlockRef(number=parse_quantity(value))
         raise ValueError(
@@ -99,7 +101,9 @@ def block_number_or_tag(value: Any) -> BlockRef:
     """A block tag or number (no hashes), as eth_getBlockByNumber takes."""
     if isinstance(value, dict):
         raise ValueError("expected a block number or tag, not an object")
-    return block_ref(value)
+    if isinstance(value, str) and value in BLOCK_TAGS:
+        return BlockRef(tag=value)
+    return BlockRef(number=parse_quantity(value))
 
 
 def optional(parser: Parser) -> Parser:

@@ -6,6 +6,8 @@ Rules, as Ethereum nodes apply them:
   until the gap is filled;
 - a transaction with the nonce of one already waiting replaces it only if it raises both
   the fee cap and the tip by at least `REPLACEMENT_BUMP_PERCENT`;
+- a sender's waiting transactions, up to and including a new one, must together cost no
+  more than the sender's balance (gas * max fee + value each);
 - the pool is bounded in total and per sender; a full pool refuses new transactions;
 - a block takes ready transactions by highest tip first, nonce order kept per sender,
   arrival order breaking ties.
@@ -20,11 +22,12 @@ from dataclasses import dataclass, field
 
 from evm_runtime.exceptions import (
     AlreadyKnown,
+    InsufficientFunds,
     NonceTooHigh,
     PoolFull,
     ReplacementUnderpriced,
 )
-from evm_runtime.transactions import DecodedTransaction
+from evm_runtime.transactions import DecodedTransaction, max_cost
 from evm_runtime.types import Address
 
 REPLACEMENT_BUMP_PERCENT = 10
@@ -68,8 +71,8 @@ class Mempool:
         entry = self._by_hash.get(tx_hash)
         return entry.decoded if entry else None
 
-    def add(self, decoded: DecodedTransaction, account_nonce: int) -> None:
-        """Admit `decoded`; `account_nonce` is its sender's nonce in the latest state."""
+    def add(self, decoded: DecodedTransaction, account_nonce: int, balance: int) -> None:
+        """Admit `decoded`; `account_nonce` and `balance` are its sender's in the latest state."""
         if decoded.hash in self._by_hash:
             raise AlreadyKnown("already known: this transaction is waiting in the pool")
         nonce = decoded.nonce
@@ -86,6 +89,13 @@ class Mempool:
             raise PoolFull(f"txpool is full for this sender: {self.max_per_sender} transactions waiting")
         elif len(self._by_hash) >= self.max_transactions:
             raise PoolFull(f"txpool is full: {self.max_transactions} transactions waiting")
+        committed = sum(max_cost(waiting[n].decoded.tx) for n in range(account_nonce, nonce) if n in waiting)
+        cost = max_cost(decoded.tx)
+        if committed + cost > balance:
+            raise InsufficientFunds(
+                f"insufficient funds for gas * price + value: balance {balance}, tx cost {cost}, "
+                f"already committed by waiting transactions {committed}"
+            )
         if previous is not None:
             del self._by_hash[previous.decoded.hash]
         entry = _Entry(next(self._seq), decoded)

@@ -394,16 +394,15 @@ def test_a_reverted_call_has_code_3_and_the_revert_data(node: Node) -> None:
     assert error == {"code": 3, "message": "execution reverted", "data": "0x" + b"boom".hex()}
 
 
-def test_a_transaction_the_sender_can_no_longer_pay_is_dropped_and_sealing_goes_on(node: Node) -> None:
+def test_a_transaction_the_sender_could_not_pay_after_its_waiting_ones_is_refused(node: Node) -> None:
     first = sign(POOR, nonce=0, value=1, maxFeePerGas=2 * GWEI, maxPriorityFeePerGas=1)
     second = sign(POOR, nonce=1, value=0, maxFeePerGas=2 * GWEI, maxPriorityFeePerGas=1)
     call(node, "eth_sendRawTransaction", "0x" + first.hex())
-    call(node, "eth_sendRawTransaction", "0x" + second.hex())
+    refused = error_of(node, request("eth_sendRawTransaction", ["0x" + second.hex()]))
+    assert refused["code"] == 809 and "already committed by waiting transactions" in refused["message"]
     block = node.ordering.seal()
     assert block is not None and len(block.transactions) == 1
     assert len(node.pool) == 0
-    call(node, "eth_sendRawTransaction", "0x" + sign(ALICE, nonce=0).hex())
-    assert node.ordering.seal() is not None
 
 
 def test_the_ordering_service_needs_no_running_event_loop(node: Node) -> None:

@@ -10,10 +10,19 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from evm_runtime.exceptions import AlreadyKnown, NonceTooHigh, PoolFull, ReplacementUnderpriced
-from evm_runtime.transactions import DecodedTransaction
+from evm_runtime.exceptions import (
+    AlreadyKnown,
+    InsufficientFunds,
+    NonceTooHigh,
+    PoolFull,
+    ReplacementUnderpriced,
+)
+from evm_runtime.transactions import DecodedTransaction, max_cost
 from ledger.mempool import MAX_NONCE_GAP, REPLACEMENT_BUMP_PERCENT, Mempool
 from tests.evm_runtime.chainkit import ACCOUNTS, GWEI, address_of, decoded
+
+RICH = 10**30
+"""A balance no test transaction comes near: these tests are about nonces and fees."""
 
 SENDERS = ACCOUNTS[:3]
 NONCES = range(6)
@@ -82,11 +91,11 @@ class PoolAgainstModel(RuleBasedStateMachine):
         else:
             expected = None
         if expected is None:
-            self.pool.add(item, account_nonce)
+            self.pool.add(item, account_nonce, RICH)
             self.model[key] = (item, next(self.arrivals))
         else:
             with pytest.raises(expected):
-                self.pool.add(item, account_nonce)
+                self.pool.add(item, account_nonce, RICH)
 
     @precondition(lambda self: self.model)
     @rule(data=st.data())
@@ -99,14 +108,14 @@ class PoolAgainstModel(RuleBasedStateMachine):
         new = tx(index, nonce, fee)
         if new.hash == old.hash:
             with pytest.raises(AlreadyKnown):
-                self.pool.add(new, self.account_nonces[sender])
+                self.pool.add(new, self.account_nonces[sender], RICH)
         elif _bumped_enough(old, new):
-            self.pool.add(new, self.account_nonces[sender])
+            self.pool.add(new, self.account_nonces[sender], RICH)
             self.model[(sender, nonce)] = (new, next(self.arrivals))
             assert old.hash not in self.pool
         else:
             with pytest.raises(ReplacementUnderpriced, match="at least 10%"):
-                self.pool.add(new, self.account_nonces[sender])
+                self.pool.add(new, self.account_nonces[sender], RICH)
             assert old.hash in self.pool
 
     @rule(data=st.data())
@@ -205,9 +214,9 @@ TestPoolAgainstModel.settings = settings(max_examples=120, stateful_step_count=3
 
 def test_a_duplicate_is_already_known() -> None:
     pool = Mempool()
-    pool.add(tx(0, 0), 0)
+    pool.add(tx(0, 0), 0, RICH)
     with pytest.raises(AlreadyKnown, match="already known"):
-        pool.add(tx(0, 0), 0)
+        pool.add(tx(0, 0), 0, RICH)
     assert len(pool) == 1
 
 
@@ -227,41 +236,41 @@ def test_replacement_needs_a_ten_percent_bump_of_cap_and_tip(old, new, accepted:
         return FEES.index((pair[0] * GWEI, pair[1] * GWEI))
 
     pool = Mempool()
-    pool.add(tx(0, 0, fee(old)), 0)
+    pool.add(tx(0, 0, fee(old)), 0, RICH)
     if accepted:
-        pool.add(tx(0, 0, fee(new)), 0)
+        pool.add(tx(0, 0, fee(new)), 0, RICH)
         assert [item.hash for item in pool.transactions()] == [tx(0, 0, fee(new)).hash]
     else:
         with pytest.raises(ReplacementUnderpriced):
-            pool.add(tx(0, 0, fee(new)), 0)
+            pool.add(tx(0, 0, fee(new)), 0, RICH)
         assert [item.hash for item in pool.transactions()] == [tx(0, 0, fee(old)).hash]
 
 
 def test_a_full_pool_refuses_new_transactions_but_takes_replacements() -> None:
     pool = Mempool(max_transactions=2, max_per_sender=5)
-    pool.add(tx(0, 0), 0)
-    pool.add(tx(1, 0), 0)
+    pool.add(tx(0, 0), 0, RICH)
+    pool.add(tx(1, 0), 0, RICH)
     with pytest.raises(PoolFull, match="txpool is full: 2"):
-        pool.add(tx(2, 0), 0)
-    pool.add(tx(0, 0, len(FEES) - 1), 0)
+        pool.add(tx(2, 0), 0, RICH)
+    pool.add(tx(0, 0, len(FEES) - 1), 0, RICH)
     assert len(pool) == 2
 
 
 def test_a_sender_cannot_fill_the_pool() -> None:
     pool = Mempool(max_transactions=10, max_per_sender=2)
-    pool.add(tx(0, 0), 0)
-    pool.add(tx(0, 1), 0)
+    pool.add(tx(0, 0), 0, RICH)
+    pool.add(tx(0, 1), 0, RICH)
     with pytest.raises(PoolFull, match="for this sender: 2"):
-        pool.add(tx(0, 2), 0)
-    pool.add(tx(1, 0), 0)
+        pool.add(tx(0, 2), 0, RICH)
+    pool.add(tx(1, 0), 0, RICH)
 
 
 def test_a_nonce_too_far_ahead_is_refused() -> None:
     pool = Mempool()
     far = decoded(SENDERS[0], nonce=MAX_NONCE_GAP + 1)
     with pytest.raises(NonceTooHigh, match=f"at most {MAX_NONCE_GAP} ahead"):
-        pool.add(far, 0)
-    pool.add(far, 1)
+        pool.add(far, 0, RICH)
+    pool.add(far, 1, RICH)
 
 
 def test_ready_orders_by_tip_and_keeps_each_senders_nonce_order() -> None:
@@ -269,10 +278,10 @@ def test_ready_orders_by_tip_and_keeps_each_senders_nonce_order() -> None:
     cheap = FEES.index((130 * GWEI, 10 * GWEI))
     rich = FEES.index((130 * GWEI, 20 * GWEI))
     # Sender 0: a cheap transaction, then a rich one that must still come after it.
-    pool.add(tx(0, 0, cheap), 0)
-    pool.add(tx(0, 1, rich), 0)
-    pool.add(tx(1, 0, rich), 0)
-    pool.add(tx(2, 1, rich), 0)  # a gap: not ready
+    pool.add(tx(0, 0, cheap), 0, RICH)
+    pool.add(tx(0, 1, rich), 0, RICH)
+    pool.add(tx(1, 0, rich), 0, RICH)
+    pool.add(tx(2, 1, rich), 0, RICH)  # a gap: not ready
     ready = pool.ready(lambda sender: 0, 0)
     assert [item.hash for item in ready] == [tx(1, 0, rich).hash, tx(0, 0, cheap).hash, tx(0, 1, rich).hash]
     assert pool.next_nonce(address_of(SENDERS[2]), 0) == 0
@@ -281,7 +290,19 @@ def test_ready_orders_by_tip_and_keeps_each_senders_nonce_order() -> None:
 
 def test_a_refused_sender_is_not_remembered() -> None:
     pool = Mempool(max_transactions=1)
-    pool.add(tx(0, 0), 0)
+    pool.add(tx(0, 0), 0, RICH)
     with pytest.raises(PoolFull):
-        pool.add(tx(1, 0), 0)
+        pool.add(tx(1, 0), 0, RICH)
     assert pool.senders() == [address_of(SENDERS[0])]
+
+
+def test_waiting_transactions_together_cannot_cost_more_than_the_balance() -> None:
+    pool = Mempool()
+    first, second = tx(0, 0), tx(0, 1)
+    balance = max_cost(first.tx) + max_cost(second.tx) - 1
+    pool.add(first, 0, balance)
+    with pytest.raises(InsufficientFunds, match="already committed by waiting transactions"):
+        pool.add(second, 0, balance)
+    assert second.hash not in pool
+    pool.add(second, 0, balance + 1)
+    assert second.hash in pool

@@ -32,11 +32,14 @@ class DevNode:
     chain_id: int
     accounts: list[DevAccount]
     args: list[str] = field(default_factory=list)
+    _client: httpx.Client | None = field(default=None, repr=False)
 
     def rpc(self, method: str, params: list | None = None) -> dict:  # type: ignore[type-arg]
         """Send one JSON-RPC request and return the whole response object."""
         body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
-        return httpx.post(self.rpc_url, json=body, timeout=30).json()
+        if self._client is None:
+            self._client = httpx.Client(timeout=30)
+        return self._client.post(self.rpc_url, json=body).json()
 
     def result(self, method: str, params: list | None = None):  # type: ignore[no-untyped-def, type-arg]
         response = self.rpc(method, params)
@@ -45,11 +48,17 @@ class DevNode:
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
 
     def stop(self) -> int:
         """SIGTERM and wait for a clean exit; returns the exit code."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:

@@ -204,9 +204,13 @@ class Spec:
             "$id": COMPONENTS_URI,
             "components": {"schemas": dict(schemas), "error-groups": dict(error_groups)},
         }
-        self.registry: Registry = Registry().with_resource(
-            COMPONENTS_URI, Resource.from_contents(document, default_specification=DRAFT202012)
-        ).crawl()
+        self.registry: Registry = (
+            Registry()
+            .with_resource(
+                COMPONENTS_URI, Resource.from_contents(document, default_specification=DRAFT202012)
+            )
+            .crawl()
+        )
 
     # -- lookup -----------------------------------------------------------
 
@@ -257,9 +261,7 @@ class Spec:
         if params is None:
             params = []
         if isinstance(params, (str, bytes)) or not isinstance(params, Sequence):
-            raise AssertionError(
-                f"{method} params: expected a positional list, got {_show(params)}"
-            )
+            raise AssertionError(f"{method} params: expected a positional list, got {_show(params)}")
         if len(params) > len(spec.params):
             raise AssertionError(
                 f"{method} params: got {len(params)} params, the spec defines "
@@ -268,9 +270,7 @@ class Spec:
         for index, param in enumerate(spec.params):
             if index >= len(params):
                 if param.required:
-                    raise AssertionError(
-                        f"{method} params: missing required param #{index} ({param.name!r})"
-                    )
+                    raise AssertionError(f"{method} params: missing required param #{index} ({param.name!r})")
                 continue
             self._check(param.schema, params[index], f"{method} param #{index}", param.name)
 

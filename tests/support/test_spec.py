@@ -88,8 +88,14 @@ def test_loads_all_method_namespaces() -> None:
     assert names == sorted(names)
     assert len(names) >= 50
     assert {n.split("_", 1)[0] for n in names} == {"eth", "net", "debug", "txpool"}
-    for expected in ("eth_getBalance", "eth_getBlockByNumber", "eth_sendRawTransaction",
-                     "eth_getLogs", "debug_getRawBlock", "txpool_status"):
+    for expected in (
+        "eth_getBalance",
+        "eth_getBlockByNumber",
+        "eth_sendRawTransaction",
+        "eth_getLogs",
+        "debug_getRawBlock",
+        "txpool_status",
+    ):
         assert expected in SPEC
     # Engine API and testing_* methods are not loaded (see _NON_METHOD_DIRS).
     assert not any(n.startswith(("engine_", "testing_")) for n in names)
@@ -123,8 +129,13 @@ def test_error_codes() -> None:
     assert SPEC.method("eth_getBalance").error_codes == frozenset()
     # eth_sendRawTransaction pulls in all error groups plus its own codes.
     codes = SPEC.method("eth_sendRawTransaction").error_codes
-    for group in ("JSONRPCStandardErrors", "JSONRPCNonStandardErrors", "GasErrors",
-                  "ExecutionErrors", "TxPoolErrors"):
+    for group in (
+        "JSONRPCStandardErrors",
+        "JSONRPCNonStandardErrors",
+        "GasErrors",
+        "ExecutionErrors",
+        "TxPoolErrors",
+    ):
         assert {e["code"] for e in SPEC.error_groups[group]["errors"]} <= codes
     assert {-32700, -32602, -32000, 1, 800, 809, 1000} <= codes
 
@@ -193,49 +204,135 @@ R = "0x84caf09aefbd5e539295acc67217563438a4efb224879b6855f56857fa2037d3"
 S = "0x5e863be3829812c81439f0ae9d8ecb832b531d651fb234c848d1bf45e62be8b9"
 
 TX_CONTEXT = {
-    "blockHash": H, "blockNumber": "0x10", "blockTimestamp": "0x6553f100",
-    "from": ADDR, "hash": H2, "transactionIndex": "0x0",
+    "blockHash": H,
+    "blockNumber": "0x10",
+    "blockTimestamp": "0x6553f100",
+    "from": ADDR,
+    "hash": H2,
+    "transactionIndex": "0x0",
 }
 TX_COMMON = {"nonce": "0x0", "gas": "0x5208", "value": "0x1", "input": "0x", "r": R, "s": S}
-LEGACY_TX = {**TX_CONTEXT, **TX_COMMON, "type": "0x0", "to": ADDR2, "gasPrice": "0x3b9aca00",
-             "chainId": "0x1", "v": "0x25"}
+LEGACY_TX = {
+    **TX_CONTEXT,
+    **TX_COMMON,
+    "type": "0x0",
+    "to": ADDR2,
+    "gasPrice": "0x3b9aca00",
+    "chainId": "0x1",
+    "v": "0x25",
+}
 PRE_EIP155_TX = {**TX_CONTEXT, **TX_COMMON, "type": "0x0", "to": None, "gasPrice": "0x1", "v": "0x1b"}
-ACCESS_LIST_TX = {**TX_CONTEXT, **TX_COMMON, "type": "0x1", "to": ADDR2, "gasPrice": "0x1",
-                  "chainId": "0x1", "accessList": [{"address": ADDR2, "storageKeys": [H]}],
-                  "yParity": "0x1", "v": "0x1"}
-DYNAMIC_FEE_TX = {**TX_CONTEXT, **TX_COMMON, "type": "0x2", "to": None, "gasPrice": "0x7",
-                  "maxFeePerGas": "0x9", "maxPriorityFeePerGas": "0x2", "chainId": "0x1",
-                  "accessList": [], "yParity": "0x0", "v": "0x0"}
-BLOB_TX = {**TX_CONTEXT, **TX_COMMON, "type": "0x3", "to": ADDR2, "gasPrice": "0x7",
-           "maxFeePerGas": "0x9", "maxPriorityFeePerGas": "0x2", "maxFeePerBlobGas": "0x1",
-           "blobVersionedHashes": ["0x01" + "ee" * 31], "chainId": "0x1", "accessList": [],
-           "yParity": "0x1"}
-SET_CODE_TX = {**TX_CONTEXT, **TX_COMMON, "type": "0x4", "to": ADDR2, "gasPrice": "0x7",
-               "maxFeePerGas": "0x9", "maxPriorityFeePerGas": "0x2", "chainId": "0x1",
-               "accessList": [], "yParity": "0x0",
-               "authorizationList": [{"chainId": "0x1", "nonce": "0x0", "address": ADDR,
-                                      "yParity": "0x1", "r": R, "s": S}]}
+ACCESS_LIST_TX = {
+    **TX_CONTEXT,
+    **TX_COMMON,
+    "type": "0x1",
+    "to": ADDR2,
+    "gasPrice": "0x1",
+    "chainId": "0x1",
+    "accessList": [{"address": ADDR2, "storageKeys": [H]}],
+    "yParity": "0x1",
+    "v": "0x1",
+}
+DYNAMIC_FEE_TX = {
+    **TX_CONTEXT,
+    **TX_COMMON,
+    "type": "0x2",
+    "to": None,
+    "gasPrice": "0x7",
+    "maxFeePerGas": "0x9",
+    "maxPriorityFeePerGas": "0x2",
+    "chainId": "0x1",
+    "accessList": [],
+    "yParity": "0x0",
+    "v": "0x0",
+}
+BLOB_TX = {
+    **TX_CONTEXT,
+    **TX_COMMON,
+    "type": "0x3",
+    "to": ADDR2,
+    "gasPrice": "0x7",
+    "maxFeePerGas": "0x9",
+    "maxPriorityFeePerGas": "0x2",
+    "maxFeePerBlobGas": "0x1",
+    "blobVersionedHashes": ["0x01" + "ee" * 31],
+    "chainId": "0x1",
+    "accessList": [],
+    "yParity": "0x1",
+}
+SET_CODE_TX = {
+    **TX_CONTEXT,
+    **TX_COMMON,
+    "type": "0x4",
+    "to": ADDR2,
+    "gasPrice": "0x7",
+    "maxFeePerGas": "0x9",
+    "maxPriorityFeePerGas": "0x2",
+    "chainId": "0x1",
+    "accessList": [],
+    "yParity": "0x0",
+    "authorizationList": [
+        {"chainId": "0x1", "nonce": "0x0", "address": ADDR, "yParity": "0x1", "r": R, "s": S}
+    ],
+}
 ALL_TXS = [LEGACY_TX, PRE_EIP155_TX, ACCESS_LIST_TX, DYNAMIC_FEE_TX, BLOB_TX, SET_CODE_TX]
 
 BLOCK = {
-    "hash": H, "parentHash": H2, "sha3Uncles": H, "miner": ADDR, "stateRoot": H,
-    "transactionsRoot": H, "receiptsRoot": H, "logsBloom": "0x" + "00" * 256,
-    "difficulty": "0x0", "number": "0x10", "gasLimit": "0x1c9c380", "gasUsed": "0x5208",
-    "timestamp": "0x6553f100", "extraData": "0x", "mixHash": H, "nonce": "0x0000000000000000",
-    "baseFeePerGas": "0x7", "withdrawalsRoot": H, "blobGasUsed": "0x0", "excessBlobGas": "0x0",
-    "parentBeaconBlockRoot": H, "requestsHash": H, "size": "0x220",
-    "transactions": [H2], "uncles": [],
+    "hash": H,
+    "parentHash": H2,
+    "sha3Uncles": H,
+    "miner": ADDR,
+    "stateRoot": H,
+    "transactionsRoot": H,
+    "receiptsRoot": H,
+    "logsBloom": "0x" + "00" * 256,
+    "difficulty": "0x0",
+    "number": "0x10",
+    "gasLimit": "0x1c9c380",
+    "gasUsed": "0x5208",
+    "timestamp": "0x6553f100",
+    "extraData": "0x",
+    "mixHash": H,
+    "nonce": "0x0000000000000000",
+    "baseFeePerGas": "0x7",
+    "withdrawalsRoot": H,
+    "blobGasUsed": "0x0",
+    "excessBlobGas": "0x0",
+    "parentBeaconBlockRoot": H,
+    "requestsHash": H,
+    "size": "0x220",
+    "transactions": [H2],
+    "uncles": [],
     "withdrawals": [{"index": "0x0", "validatorIndex": "0x1", "address": ADDR, "amount": "0x64"}],
 }
 
-LOG = {"removed": False, "logIndex": "0x0", "transactionIndex": "0x0", "transactionHash": H2,
-       "blockHash": H, "blockNumber": "0x10", "address": ADDR2, "data": "0x", "topics": [H]}
+LOG = {
+    "removed": False,
+    "logIndex": "0x0",
+    "transactionIndex": "0x0",
+    "transactionHash": H2,
+    "blockHash": H,
+    "blockNumber": "0x10",
+    "address": ADDR2,
+    "data": "0x",
+    "topics": [H],
+}
 
 RECEIPT = {
-    "type": "0x2", "transactionHash": H2, "transactionIndex": "0x0", "blockHash": H,
-    "blockNumber": "0x10", "from": ADDR, "to": None, "cumulativeGasUsed": "0x5208",
-    "gasUsed": "0x5208", "contractAddress": ADDR2, "logs": [LOG],
-    "logsBloom": "0x" + "00" * 256, "status": "0x1", "effectiveGasPrice": "0x7",
+    "type": "0x2",
+    "transactionHash": H2,
+    "transactionIndex": "0x0",
+    "blockHash": H,
+    "blockNumber": "0x10",
+    "from": ADDR,
+    "to": None,
+    "cumulativeGasUsed": "0x5208",
+    "gasUsed": "0x5208",
+    "contractAddress": ADDR2,
+    "logs": [LOG],
+    "logsBloom": "0x" + "00" * 256,
+    "status": "0x1",
+    "effectiveGasPrice": "0x7",
 }
 
 
@@ -285,15 +382,25 @@ def test_empty_filter_results_validate(method: str) -> None:
 def test_filled_blob_transaction_with_sidecar_validates() -> None:
     tx = {k: v for k, v in BLOB_TX.items() if k not in (*TX_CONTEXT, "r", "s", "yParity", "gasPrice")}
     validate_result("eth_fillTransaction", {"tx": tx})
-    validate_result("eth_fillTransaction", {"tx": {**tx, "blobs": ["0x00"], "commitments": ["0x00"],
-                                                   "proofs": ["0x00"]}})
+    validate_result(
+        "eth_fillTransaction", {"tx": {**tx, "blobs": ["0x00"], "commitments": ["0x00"], "proofs": ["0x00"]}}
+    )
 
 
-@pytest.mark.parametrize(("schema_name", "instance"), [
-    ("FilterResults", []),
-    ("FilledTransaction", {k: v for k, v in {**BLOB_TX, "blobs": [], "commitments": [], "proofs": []}.items()
-                           if k not in (*TX_CONTEXT, "r", "s", "yParity")}),
-])
+@pytest.mark.parametrize(
+    ("schema_name", "instance"),
+    [
+        ("FilterResults", []),
+        (
+            "FilledTransaction",
+            {
+                k: v
+                for k, v in {**BLOB_TX, "blobs": [], "commitments": [], "proofs": []}.items()
+                if k not in (*TX_CONTEXT, "r", "s", "yParity")
+            },
+        ),
+    ],
+)
 def test_oneof_as_anyof_entries_are_still_needed(schema_name: str, instance: Any) -> None:
     assert set(ONEOF_AS_ANYOF) == {"FilterResults", "FilledTransaction"}
     # The schema as written in the spec (undo the patch), refs made absolute.
