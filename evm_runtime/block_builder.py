@@ -15,6 +15,10 @@ from dataclasses import dataclass
 
 from eth._utils.address import generate_contract_address
 from eth.abc import BlockHeaderAPI, ReceiptAPI
+from eth.vm.forks.byzantium.constants import (
+    EIP658_TRANSACTION_STATUS_CODE_FAILURE,
+    EIP658_TRANSACTION_STATUS_CODE_SUCCESS,
+)
 from eth_bloom import BloomFilter
 from eth_utils import ValidationError
 
@@ -108,8 +112,14 @@ def build_block(
             dropped.append((item, str(exc)))
             held_back.add(item.sender)
             continue
-        receipt = VM.make_receipt(header.copy(gas_used=gas_used), tx, computation, state)
-        gas_used = receipt.gas_used
+        # What VM.make_receipt does, without copying the header for every transaction.
+        gas_used += VM.finalize_gas_used(tx, computation)
+        status = (
+            EIP658_TRANSACTION_STATUS_CODE_FAILURE
+            if computation.is_error
+            else EIP658_TRANSACTION_STATUS_CODE_SUCCESS
+        )
+        receipt = tx.make_receipt(status, gas_used, computation.get_log_entries())
         bloom |= receipt.bloom
         receipts.append(receipt)
         included_items.append(item)

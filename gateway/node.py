@@ -126,6 +126,7 @@ class Node:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        self.store.close()
         self.engine.dispose()
 
     # -- reads ------------------------------------------------------------------------

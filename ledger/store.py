@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, event, func, select
+from sqlalchemy import Engine, and_, bindparam, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -103,6 +103,8 @@ class LedgerStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._insert_ignore = _insert_ignoring_duplicates(engine)
+        self._node_reader: Connection | None = None
+        self._node_query = select(StateNode.value).where(StateNode.key == bindparam("key"))
 
     # -- chain settings -------------------------------------------------------------
 
@@ -195,8 +197,16 @@ class LedgerStore:
     # -- state ----------------------------------------------------------------------
 
     def get_node(self, key: bytes) -> bytes | None:
-        with self.engine.connect() as conn:
-            return conn.execute(select(StateNode.value).where(StateNode.key == key)).scalar()
+        # State nodes are read often and one at a time: one connection is kept for them, in
+        # autocommit mode so that every read sees the latest committed block.
+        if self._node_reader is None:
+            self._node_reader = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._node_reader.execute(self._node_query, {"key": key}).scalar()
+
+    def close(self) -> None:
+        if self._node_reader is not None:
+            self._node_reader.close()
+            self._node_reader = None
 
     # -- blocks ---------------------------------------------------------------------
 
