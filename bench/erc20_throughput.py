@@ -69,7 +69,7 @@ from eth_account import Account
 from eth_hash.auto import keccak
 
 from tests.support.artifacts import load_artifact
-from tests.support.devnode import REPO_ROOT, START_TIMEOUT, DevAccount, DevNode, start_dev_node
+from tests.support.devnode import REPO_ROOT, DevNode, start_dev_node
 
 GWEI = 10**9
 WEI_PER_ETH = 10**18
@@ -160,59 +160,6 @@ def token_address(deployer: str, nonce: int = 0) -> str:
 
 
 # -- the node ----------------------------------------------------------------------------
-
-
-def start_node(extra: Sequence[str], wrapper: Sequence[str] = ()) -> DevNode:
-    """A dev node; `wrapper` runs `-m gateway.cli` under e.g. `-m cProfile -o FILE`."""
-    if not wrapper:
-        return start_dev_node(*extra)
-    # Same protocol as tests.support.devnode.start_dev_node, with the interpreter's
-    # arguments in front of `-m gateway.cli`.
-    args = [
-        sys.executable,
-        *wrapper,
-        "-m",
-        "gateway.cli",
-        "dev",
-        "--port",
-        "0",
-        "--json",
-        "--log-level",
-        "warning",
-        *extra,
-    ]
-    process = subprocess.Popen(
-        args,
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=None,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line:
-        process.wait(timeout=10)
-        raise RuntimeError(f"conclave dev exited with {process.returncode} before announcing itself")
-    info = json.loads(line)
-    node = DevNode(
-        process=process,
-        rpc_url=info["rpcUrl"],
-        chain_id=info["chainId"],
-        accounts=[DevAccount(a["address"], a["privateKey"]) for a in info["accounts"]],
-        args=list(extra),
-    )
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        try:
-            if "result" in node.rpc("eth_chainId"):
-                return node
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            node.stop()
-            raise RuntimeError("conclave dev did not start answering JSON-RPC")
-        time.sleep(0.05)
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -1143,7 +1090,7 @@ def main(argv: list[str] | None = None) -> int:
 
     node_args = ["--ephemeral", "--accounts", str(max(10, args.senders + 1)), *args.node_arg]
     log(f"starting conclave dev ({' '.join(node_args)}){' under cProfile' if wrapper else ''} ...")
-    node = start_node(node_args, wrapper)
+    node = start_dev_node(*node_args, interpreter_args=wrapper)
     spy: PySpy | None = None
     try:
         with httpx.Client(timeout=120) as client:

@@ -6,7 +6,6 @@ eth_sendRawTransaction, as a wallet would. Nothing here asks the node to sign.
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import subprocess
@@ -15,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from eth_account import Account
 from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
@@ -45,34 +43,6 @@ STANDARD_DEV_ADDRESSES = (
     "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f",
     "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720",
 )
-
-
-class FastRpc:
-    """A DevNode whose JSON-RPC goes over one kept-alive HTTP connection.
-
-    `DevNode.rpc` uses `httpx.post`, which builds a new client (and SSL context) per call:
-    about 40 ms each. Everything else (rpc_url, chain_id, accounts, kill, stop) is the node's.
-    """
-
-    def __init__(self, node: DevNode) -> None:
-        self.node = node
-        self.client = httpx.Client(timeout=30)
-        self._ids = itertools.count(1)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.node, name)
-
-    def rpc(self, method: str, params: list[Any] | None = None) -> dict[str, Any]:
-        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
-        return self.client.post(self.node.rpc_url, json=body).json()
-
-    def result(self, method: str, params: list[Any] | None = None) -> Any:
-        response = self.rpc(method, params)
-        assert "error" not in response, response
-        return response["result"]
-
-    def post(self, payload: Any) -> httpx.Response:
-        return self.client.post(self.node.rpc_url, json=payload)
 
 
 def connect(node: DevNode) -> Web3:

@@ -28,7 +28,6 @@ from web3 import Web3
 from tests.e2e.chain_helpers import (
     ETHER,
     GWEI,
-    FastRpc,
     Signer,
     connect,
     dev_signer,
@@ -37,7 +36,7 @@ from tests.e2e.chain_helpers import (
     next_base_fee,
     wait_receipt,
 )
-from tests.support.devnode import start_dev_node
+from tests.support.devnode import DevNode, start_dev_node
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 MAX_TRANSACTION_BYTES = 128 * 1024
@@ -46,17 +45,6 @@ BLOCK_GAS_LIMIT = 30_000_000
 
 INVALID_INPUT = -32000
 TRANSACTION_REJECTED = -32003
-
-
-@pytest.fixture(scope="module")
-def node(dev_node: Any) -> FastRpc:
-    """The shared dev node, over a kept-alive connection."""
-    return FastRpc(dev_node)
-
-
-@pytest.fixture(scope="module")
-def w3(node: FastRpc) -> Web3:
-    return connect(node)
 
 
 @pytest.fixture(scope="module")
@@ -412,14 +400,14 @@ def test_future_nonce_waits_until_the_gap_is_filled(node: Any, funder: Signer, s
 
 
 @pytest.fixture(scope="module")
-def timed_node() -> Iterator[FastRpc]:
+def timed_node() -> Iterator[DevNode]:
     """A node that seals every 3 s, so transactions wait in the pool as ready ones."""
-    node = FastRpc(start_dev_node("--ephemeral", "--block-time", "3"))
+    node = start_dev_node("--ephemeral", "--block-time", "3")
     yield node
     node.stop()
 
 
-def test_ready_transactions_in_the_pool(timed_node: FastRpc) -> None:
+def test_ready_transactions_in_the_pool(timed_node: DevNode) -> None:
     """Pending nonce counts ready transactions; a ready one can be replaced; an overdraft is refused."""
     node = timed_node
     w3 = connect(node)

@@ -21,7 +21,6 @@ from tests.e2e.chain_helpers import (
     ETHER,
     REPO_ROOT,
     STANDARD_DEV_ADDRESSES,
-    FastRpc,
     conclave_command,
     run_conclave,
 )
@@ -60,7 +59,7 @@ def test_help_explains_the_commands_and_flags() -> None:
 
 def test_json_start_up_line_and_standard_accounts(dev_node: Any) -> None:
     """The shared dev node runs with the default flags and --json; DevNode parsed its start-up line."""
-    node = FastRpc(dev_node)
+    node = dev_node
     assert node.rpc_url.startswith("http://127.0.0.1:")
     assert node.chain_id == 1337
     addresses = [a.address for a in node.accounts]
@@ -76,20 +75,18 @@ def test_json_start_up_line_and_standard_accounts(dev_node: Any) -> None:
 
 
 def test_chain_id_block_time_and_account_flags() -> None:
-    node = FastRpc(
-        start_dev_node(
-            "--ephemeral",
-            "--chain-id",
-            "4242",
-            "--block-time",
-            "1",
-            "--gas-limit",
-            "10000000",
-            "--balance",
-            "5",
-            "--accounts",
-            "3",
-        )
+    node = start_dev_node(
+        "--ephemeral",
+        "--chain-id",
+        "4242",
+        "--block-time",
+        "1",
+        "--gas-limit",
+        "10000000",
+        "--balance",
+        "5",
+        "--accounts",
+        "3",
     )
     try:
         started = time.monotonic()

@@ -22,7 +22,6 @@ from web3 import Web3
 from tests.e2e.chain_helpers import (
     ETHER,
     REPO_ROOT,
-    FastRpc,
     Signer,
     conclave_command,
     connect,
@@ -30,14 +29,14 @@ from tests.e2e.chain_helpers import (
     run_conclave,
     wait_receipt,
 )
-from tests.support.devnode import start_dev_node
+from tests.support.devnode import DevNode, start_dev_node
 
 
-def start(data_dir: Path, *extra: str) -> FastRpc:
-    return FastRpc(start_dev_node("--data-dir", str(data_dir), *extra))
+def start(data_dir: Path, *extra: str) -> DevNode:
+    return start_dev_node("--data-dir", str(data_dir), *extra)
 
 
-def snapshot(node: FastRpc, accounts: list[str], contracts: list[str]) -> dict[str, Any]:
+def snapshot(node: DevNode, accounts: list[str], contracts: list[str]) -> dict[str, Any]:
     """Everything the chain holds up to its head, as raw JSON-RPC answers."""
     head = int(node.result("eth_blockNumber"), 16)
     blocks = [node.result("eth_getBlockByNumber", [hex(n), True]) for n in range(head + 1)]
@@ -68,7 +67,7 @@ def snapshot(node: FastRpc, accounts: list[str], contracts: list[str]) -> dict[s
     }
 
 
-def assert_chain_links(node: FastRpc) -> int:
+def assert_chain_links(node: DevNode) -> int:
     """Blocks 0..head exist, link by parentHash with no gap, and every transaction has a receipt."""
     head = int(node.result("eth_blockNumber"), 16)
     parent = "0x" + "00" * 32
@@ -84,7 +83,7 @@ def assert_chain_links(node: FastRpc) -> int:
     return head
 
 
-def continue_chain(node: FastRpc, signer_key: str) -> Any:
+def continue_chain(node: DevNode, signer_key: str) -> Any:
     """A new transaction is mined at head + 1 on top of the head."""
     w3 = connect(node)
     head = w3.eth.get_block("latest")

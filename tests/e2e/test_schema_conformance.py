@@ -23,7 +23,6 @@ from web3 import Web3
 from gateway.methods import METHODS
 from tests.e2e.chain_helpers import (
     GWEI,
-    FastRpc,
     Signer,
     connect,
     fresh_account,
@@ -32,7 +31,7 @@ from tests.e2e.chain_helpers import (
     wait_receipt,
 )
 from tests.support.artifacts import load_artifact
-from tests.support.devnode import start_dev_node
+from tests.support.devnode import DevNode, start_dev_node
 from tests.support.spec import load_spec, validate_params, validate_result
 
 # Methods the node serves that the execution-apis spec does not define: the long-standing
@@ -49,14 +48,14 @@ UNKNOWN_HASH = "0x" + "5a" * 32
 
 
 @pytest.fixture(scope="module")
-def node() -> Iterator[FastRpc]:
-    node = FastRpc(start_dev_node("--ephemeral"))
+def node() -> Iterator[DevNode]:
+    node = start_dev_node("--ephemeral")
     yield node
     node.stop()
 
 
 @pytest.fixture(scope="module")
-def world(node: FastRpc) -> SimpleNamespace:
+def world(node: DevNode) -> SimpleNamespace:
     """Real chain data to call every method with."""
     w3 = connect(node)
     alice = Signer(w3, node.accounts[0].key)
@@ -124,7 +123,7 @@ def world(node: FastRpc) -> SimpleNamespace:
 
 
 @pytest.fixture(scope="module")
-def set_code_tx(node: FastRpc, world: SimpleNamespace) -> str:
+def set_code_tx(node: DevNode, world: SimpleNamespace) -> str:
     """An EIP-7702 (type 4) transaction: a fresh account delegates to the Probe."""
     w3 = world.w3
     delegator = Account.create()
@@ -290,7 +289,7 @@ def _cases() -> list[tuple[str, str, Callable[[SimpleNamespace], list[Any]]]]:
 CASES = _cases()
 
 
-def call(node: FastRpc, method: str, params: list[Any]) -> Any:
+def call(node: DevNode, method: str, params: list[Any]) -> Any:
     answer = node.rpc(method, params)
     assert "error" not in answer, f"{method}{params!r:.200} -> {answer['error']}"
     return answer["result"]
@@ -307,7 +306,7 @@ def check(method: str, result: Any) -> None:
 
 @pytest.mark.parametrize(("case", "method", "params"), CASES, ids=[f"{m}[{c}]" for c, m, _ in CASES])
 def test_result_matches_the_spec(
-    node: FastRpc, world: SimpleNamespace, case: str, method: str, params: Any
+    node: DevNode, world: SimpleNamespace, case: str, method: str, params: Any
 ) -> None:
     sent = params(world)
     if method == "eth_getTransactionByHash" and case == "pending":
@@ -362,7 +361,7 @@ def test_implemented_methods_are_spec_methods_or_listed_extensions() -> None:
         assert name not in spec, f"{name} is in the spec now: validate it against the spec"
 
 
-def test_every_transaction_type_validates(node: FastRpc, world: SimpleNamespace, set_code_tx: str) -> None:
+def test_every_transaction_type_validates(node: DevNode, world: SimpleNamespace, set_code_tx: str) -> None:
     tx = call(node, "eth_getTransactionByHash", [set_code_tx])
     assert tx["type"] == "0x4" and tx["authorizationList"]
     validate_result("eth_getTransactionByHash", tx)
@@ -381,7 +380,7 @@ def test_every_transaction_type_validates(node: FastRpc, world: SimpleNamespace,
     assert types == {0, 1, 2}
 
 
-def test_block_with_every_kind_of_receipt(node: FastRpc, world: SimpleNamespace) -> None:
+def test_block_with_every_kind_of_receipt(node: DevNode, world: SimpleNamespace) -> None:
     """The mixed block's receipts and logs are what the cases above validated."""
     receipts = call(node, "eth_getBlockReceipts", [world.block_number])
     assert [r["type"] for r in receipts] == ["0x0", "0x1", "0x2", "0x2", "0x2", "0x2"]
@@ -434,7 +433,7 @@ def _refusals(w: SimpleNamespace) -> dict[str, bytes]:
     }
 
 
-def test_send_raw_transaction_error_codes_are_spec_codes(node: FastRpc, world: SimpleNamespace) -> None:
+def test_send_raw_transaction_error_codes_are_spec_codes(node: DevNode, world: SimpleNamespace) -> None:
     allowed = load_spec().method("eth_sendRawTransaction").error_codes
     assert allowed, "the spec lists error codes for eth_sendRawTransaction"
     seen = {}
@@ -455,7 +454,7 @@ def test_send_raw_transaction_error_codes_are_spec_codes(node: FastRpc, world: S
     assert seen["already known"] == 1000
 
 
-def test_call_and_estimate_revert_codes_are_spec_codes(node: FastRpc, world: SimpleNamespace) -> None:
+def test_call_and_estimate_revert_codes_are_spec_codes(node: DevNode, world: SimpleNamespace) -> None:
     data = world.probe.functions.revertWithReason()._encode_transaction_data()
     for method in ("eth_call", "eth_estimateGas"):
         answer = node.rpc(method, [{"to": world.probe.address, "input": data}, "latest"])

@@ -28,9 +28,7 @@ from web3.exceptions import (
 from tests.e2e.chain_helpers import (
     ETHER,
     GWEI,
-    FastRpc,
     Signer,
-    connect,
     dev_signer,
     fresh_account,
     funded_signer,
@@ -55,17 +53,6 @@ def topic_of(address: str) -> HexBytes:
 
 
 # -- fixtures -------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def node(dev_node: Any) -> FastRpc:
-    """The shared dev node, over a kept-alive connection."""
-    return FastRpc(dev_node)
-
-
-@pytest.fixture(scope="module")
-def w3(node: FastRpc) -> Web3:
-    return connect(node)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,12 +35,15 @@ class DevNode:
     args: list[str] = field(default_factory=list)
     _client: httpx.Client | None = field(default=None, repr=False)
 
-    def rpc(self, method: str, params: list | None = None) -> dict:  # type: ignore[type-arg]
-        """Send one JSON-RPC request and return the whole response object."""
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
+    def post(self, payload: object) -> httpx.Response:
+        """POST any JSON payload to the node over one kept-alive connection."""
         if self._client is None:
             self._client = httpx.Client(timeout=30)
-        return self._client.post(self.rpc_url, json=body).json()
+        return self._client.post(self.rpc_url, json=payload)
+
+    def rpc(self, method: str, params: list | None = None) -> dict:  # type: ignore[type-arg]
+        """Send one JSON-RPC request and return the whole response object."""
+        return self.post({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).json()
 
     def result(self, method: str, params: list | None = None):  # type: ignore[no-untyped-def, type-arg]
         response = self.rpc(method, params)
@@ -69,10 +73,14 @@ class DevNode:
         return self.process.returncode
 
 
-def start_dev_node(*extra_args: str) -> DevNode:
-    """Start `conclave dev` on a free port and wait until it answers JSON-RPC."""
+def start_dev_node(*extra_args: str, interpreter_args: Sequence[str] = ()) -> DevNode:
+    """Start `conclave dev` on a free port and wait until it answers JSON-RPC.
+
+    `interpreter_args` go before `-m gateway.cli`, e.g. `-m cProfile -o FILE` to profile.
+    """
     args = [
         sys.executable,
+        *interpreter_args,
         "-m",
         "gateway.cli",
         "dev",
