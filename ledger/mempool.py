@@ -6,8 +6,8 @@ Rules, as Ethereum nodes apply them:
   until the gap is filled;
 - a transaction with the nonce of one already waiting replaces it only if it raises both
   the fee cap and the tip by at least `REPLACEMENT_BUMP_PERCENT`;
-- a sender's waiting transactions, up to and including a new one, must together cost no
-  more than the sender's balance (gas * max fee + value each);
+- all of a sender's waiting transactions, a new one included, must together cost no more
+  than the sender's balance (gas * max fee + value each);
 - the pool is bounded in total and per sender; a full pool refuses new transactions;
 - a block takes ready transactions by highest tip first, nonce order kept per sender,
   arrival order breaking ties.
@@ -59,6 +59,7 @@ class Mempool:
         self.max_per_sender = max_per_sender
         self._by_sender: dict[Address, dict[int, _Entry]] = {}
         self._by_hash: dict[bytes, _Entry] = {}
+        self._cost_by_sender: dict[Address, int] = {}
         self._seq = itertools.count()
 
     def __len__(self) -> int:
@@ -89,7 +90,9 @@ class Mempool:
             raise PoolFull(f"txpool is full for this sender: {self.max_per_sender} transactions waiting")
         elif len(self._by_hash) >= self.max_transactions:
             raise PoolFull(f"txpool is full: {self.max_transactions} transactions waiting")
-        committed = sum(max_cost(waiting[n].decoded.tx) for n in range(account_nonce, nonce) if n in waiting)
+        committed = self.committed_cost(decoded.sender)
+        if previous is not None:
+            committed -= max_cost(previous.decoded.tx)
         cost = max_cost(decoded.tx)
         if committed + cost > balance:
             raise InsufficientFunds(
@@ -102,6 +105,11 @@ class Mempool:
         waiting[nonce] = entry
         self._by_sender[decoded.sender] = waiting
         self._by_hash[decoded.hash] = entry
+        self._cost_by_sender[decoded.sender] = committed + cost
+
+    def committed_cost(self, sender: Address) -> int:
+        """What the sender's waiting transactions could cost it, all together."""
+        return self._cost_by_sender.get(sender, 0)
 
     def next_nonce(self, sender: Address, account_nonce: int) -> int:
         """The nonce after the sender's ready transactions (the 'pending' nonce)."""
@@ -142,19 +150,21 @@ class Mempool:
             entry = self._by_hash.pop(tx_hash, None)
             if entry is None:
                 continue
-            waiting = self._by_sender[entry.decoded.sender]
+            sender = entry.decoded.sender
+            waiting = self._by_sender[sender]
             del waiting[entry.decoded.nonce]
+            self._cost_by_sender[sender] -= max_cost(entry.decoded.tx)
             if not waiting:
-                del self._by_sender[entry.decoded.sender]
+                del self._by_sender[sender]
+                del self._cost_by_sender[sender]
 
-    def prune_stale(self, account_nonce: Callable[[Address], int]) -> list[bytes]:
-        """Drop transactions whose nonce the chain has already used; return their hashes."""
-        stale = [
-            entry.decoded.hash
-            for sender, waiting in self._by_sender.items()
-            for nonce, entry in waiting.items()
-            if nonce < account_nonce(sender)
-        ]
+    def prune_stale(self, senders: Iterable[Address], account_nonce: Callable[[Address], int]) -> list[bytes]:
+        """Drop `senders`' transactions whose nonce the chain has used; return their hashes."""
+        stale = []
+        for sender in set(senders):
+            waiting = self._by_sender.get(sender, {})
+            current = account_nonce(sender)
+            stale += [entry.decoded.hash for nonce, entry in waiting.items() if nonce < current]
         self.remove(stale)
         return stale
 

@@ -85,7 +85,9 @@ class SoloOrdering:
         for decoded, reason in result.dropped:
             log.info("dropped transaction %s: %s", decoded.hash.hex(), reason)
         self._pool.remove(decoded.hash for decoded, _ in result.dropped)
-        self._pool.prune_stale(self._executor.account_nonce)
+        senders = [tx.sender for tx in result.block.transactions]
+        senders += [decoded.sender for decoded, _ in result.dropped]
+        self._pool.prune_stale(senders, self._executor.account_nonce)
         self._on_block(result.block)
         return result.block
 

@@ -135,7 +135,7 @@ class PoolAgainstModel(RuleBasedStateMachine):
 
     @rule()
     def prune_stale(self) -> None:
-        pruned = self.pool.prune_stale(self._nonce_of)
+        pruned = self.pool.prune_stale(self.account_nonces, self._nonce_of)
         stale = {key for key in self.model if key[1] < self.account_nonces[key[0]]}
         assert sorted(pruned) == sorted(self.model[key][0].hash for key in stale)
         for key in stale:
@@ -165,6 +165,14 @@ class PoolAgainstModel(RuleBasedStateMachine):
             assert self.pool.get(item.hash) is item
         for sender in self.account_nonces:
             assert sum(1 for s, _ in self.model if s == sender) <= self.max_per_sender
+
+    @invariant()
+    def committed_cost_is_what_waits(self) -> None:
+        if not hasattr(self, "pool"):
+            return
+        for sender in self.account_nonces:
+            waiting = [item for (owner, _), (item, _) in self.model.items() if owner == sender]
+            assert self.pool.committed_cost(sender) == sum(max_cost(item.tx) for item in waiting)
 
     @invariant()
     def ready_is_the_contiguous_runs_from_the_account_nonces(self) -> None:
