@@ -4,7 +4,7 @@ Codes follow JSON-RPC 2.0 and the execution-apis error groups: -32700 parse erro
 -32600 invalid request, -32601 method not found, -32602 invalid params, -32603 internal
 error, 3 execution reverted (with the revert data), 1/2 nonce too low/high, 8xx gas and
 fee errors, 1000 already known, -32003 transaction rejected, -32001 resource not found,
--32005 limit exceeded.
+-32005 limit exceeded, -32000 "filter not found" (as geth answers).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from evm_runtime import exceptions as ex
+
+from .filters import FilterNotFound, TooManyFilters
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -62,6 +64,8 @@ _CODES: tuple[tuple[type[ex.ConclaveError], int], ...] = (
     (ex.InvalidRequest, INVALID_INPUT),
     (ex.ExecutionFailed, INVALID_INPUT),
     (ex.NotFound, RESOURCE_NOT_FOUND),
+    (FilterNotFound, INVALID_INPUT),  # as geth answers an unknown or expired filter id
+    (TooManyFilters, LIMIT_EXCEEDED),
 )
 
 

@@ -12,16 +12,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_hash.auto import keccak
+from eth_utils import to_checksum_address
 
 from evm_runtime.chain import decode_header, next_base_fee
 from evm_runtime.exceptions import InvalidRequest
 from evm_runtime.fees import DEFAULT_PRIORITY_FEE, percentile_rewards
-from evm_runtime.transactions import CallRequest
-from evm_runtime.types import ZERO_ADDRESS
+from evm_runtime.transactions import CallRequest, DecodedTransaction
+from evm_runtime.types import ZERO_ADDRESS, Address
 from ledger.store import LogQuery, StoredBlock
 
 from . import params as p
 from .errors import LIMIT_EXCEEDED, RpcError
+from .filters import FilterKind, next_log_window
 from .hexcodec import address, data, quantity
 from .node import Node
 from .views import (
@@ -386,16 +388,20 @@ def eth_get_block_receipts(node: Node, ref: p.BlockRef) -> list[dict[str, Any]] 
 # -- logs -----------------------------------------------------------------------------
 
 
-@rpc("eth_getLogs", Param("filter", p.log_filter))
-def eth_get_logs(node: Node, log_filter: p.LogFilter) -> list[dict[str, Any]]:
+def _log_range(node: Node, log_filter: p.LogFilter) -> tuple[int, int]:
+    """The first and last block a log filter names, resolved against the head now."""
     if log_filter.block_hash is not None:
         block = node.block(p.BlockRef(hash=log_filter.block_hash))
-        first = last = block.number
-    else:
-        first = node.block_number_of(log_filter.from_block or LATEST)
-        last = node.block_number_of(log_filter.to_block or LATEST)
-        if first > last:
-            raise InvalidRequest(f"invalid block range: fromBlock {first} is after toBlock {last}")
+        return block.number, block.number
+    first = node.block_number_of(log_filter.from_block or LATEST)
+    last = node.block_number_of(log_filter.to_block or LATEST)
+    if first > last:
+        raise InvalidRequest(f"invalid block range: fromBlock {first} is after toBlock {last}")
+    return first, last
+
+
+def _matching_logs(node: Node, log_filter: p.LogFilter, first: int, last: int) -> list[dict[str, Any]]:
+    """The logs of blocks `first`..`last` matching `log_filter`, within the node's log limits."""
     limits = node.config
     if last - first + 1 > limits.max_log_block_range:
         raise RpcError(
@@ -411,3 +417,145 @@ def eth_get_logs(node: Node, log_filter: p.LogFilter) -> list[dict[str, Any]]:
             f"query returned more than {limits.max_log_results} results; query a narrower block range",
         )
     return [log_view(entry) for entry in found]
+
+
+@rpc("eth_getLogs", Param("filter", p.log_filter))
+def eth_get_logs(node: Node, log_filter: p.LogFilter) -> list[dict[str, Any]]:
+    return _matching_logs(node, log_filter, *_log_range(node, log_filter))
+
+
+# -- filters --------------------------------------------------------------------------
+
+FILTER_ID = Param("filterId", p.quantity)
+
+
+def _lowest_block(ref: p.BlockRef | None) -> int:
+    """The lowest block a log filter's fromBlock admits in polls (tags: any new block)."""
+    return ref.number if ref is not None and ref.number is not None else 0
+
+
+def _highest_block(ref: p.BlockRef | None) -> int | None:
+    """The highest block a log filter's toBlock admits in polls (None: no bound)."""
+    if ref is None or ref.tag not in (None, "earliest"):
+        return None
+    return ref.number if ref.number is not None else 0
+
+
+@rpc("eth_newFilter", Param("filter", p.log_filter))
+def eth_new_filter(node: Node, log_filter: p.LogFilter) -> str:
+    return quantity(node.filters.install_logs(log_filter, node.head.number))
+
+
+@rpc("eth_newBlockFilter")
+def eth_new_block_filter(node: Node) -> str:
+    return quantity(node.filters.install_blocks())
+
+
+@rpc("eth_newPendingTransactionFilter")
+def eth_new_pending_transaction_filter(node: Node) -> str:
+    return quantity(node.filters.install_pending())
+
+
+@rpc("eth_getFilterChanges", FILTER_ID)
+def eth_get_filter_changes(node: Node, filter_id: int) -> list[Any]:
+    """New hashes since the last poll, or the matching logs of blocks not yet reported.
+
+    A log filter reads at most `max_log_block_range` new blocks per poll; the rest are
+    reported by the following polls. A block-hash log filter has nothing new to report.
+    """
+    found = node.filters.get(filter_id)
+    if found.kind is not FilterKind.LOGS:
+        return [data(item) for item in node.filters.take_hashes(filter_id)]
+    criteria: p.LogFilter = found.criteria
+    head = node.head.number
+    window = next_log_window(
+        found.last_block,
+        head,
+        _lowest_block(criteria.from_block),
+        _highest_block(criteria.to_block),
+        node.config.max_log_block_range,
+    )
+    if window is None or criteria.block_hash is not None:
+        found.last_block = max(found.last_block, head)
+        return []
+    logs = _matching_logs(node, criteria, window.first, window.last)
+    found.last_block = window.last
+    return logs
+
+
+@rpc("eth_getFilterLogs", FILTER_ID)
+def eth_get_filter_logs(node: Node, filter_id: int) -> list[dict[str, Any]]:
+    """Every log matching a log filter, as eth_getLogs answers for its criteria now."""
+    criteria: p.LogFilter = node.filters.get(filter_id, FilterKind.LOGS).criteria
+    return _matching_logs(node, criteria, *_log_range(node, criteria))
+
+
+@rpc("eth_uninstallFilter", FILTER_ID)
+def eth_uninstall_filter(node: Node, filter_id: int) -> bool:
+    return node.filters.uninstall(filter_id)
+
+
+# -- transaction pool -----------------------------------------------------------------
+
+PoolGroup = dict[Address, dict[int, DecodedTransaction]]
+
+
+def _pool_groups(node: Node) -> tuple[PoolGroup, PoolGroup]:
+    return node.pool.by_readiness(node.enclave.account_nonce)
+
+
+def _pending_view(decoded: DecodedTransaction) -> dict[str, Any]:
+    return transaction_view(
+        decoded.tx,
+        sender=decoded.sender,
+        block_hash=None,
+        block_number=None,
+        block_timestamp=None,
+        index=None,
+        base_fee=None,
+    )
+
+
+def _summary(decoded: DecodedTransaction) -> str:
+    """geth's one-line summary: `to: value wei + gas gas × fee cap wei`."""
+    tx = decoded.tx
+    target = to_checksum_address(tx.to) if tx.to else "contract creation"
+    return f"{target}: {tx.value} wei + {tx.gas} gas × {tx.max_fee_per_gas} wei"
+
+
+def _by_sender(group: PoolGroup, view: Callable[[DecodedTransaction], Any]) -> dict[str, dict[str, Any]]:
+    """Keyed as geth keys them: checksummed sender, then the nonce in decimal."""
+    return {
+        to_checksum_address(sender): {str(nonce): view(tx) for nonce, tx in by_nonce.items()}
+        for sender, by_nonce in group.items()
+    }
+
+
+@rpc("txpool_status")
+def txpool_status(node: Node) -> dict[str, str]:
+    ready, queued = _pool_groups(node)
+    return {
+        "pending": quantity(sum(map(len, ready.values()))),
+        "queued": quantity(sum(map(len, queued.values()))),
+    }
+
+
+@rpc("txpool_content")
+def txpool_content(node: Node) -> dict[str, Any]:
+    ready, queued = _pool_groups(node)
+    return {"pending": _by_sender(ready, _pending_view), "queued": _by_sender(queued, _pending_view)}
+
+
+@rpc("txpool_contentFrom", Param("address", p.address))
+def txpool_content_from(node: Node, sender: Address) -> dict[str, Any]:
+    ready, queued = _pool_groups(node)
+    return {
+        "pending": {str(nonce): _pending_view(tx) for nonce, tx in ready.get(sender, {}).items()},
+        "queued": {str(nonce): _pending_view(tx) for nonce, tx in queued.get(sender, {}).items()},
+    }
+
+
+@rpc("txpool_inspect")
+def txpool_inspect(node: Node) -> dict[str, Any]:
+    ready, queued = _pool_groups(node)
+    return {"pending": _by_sender(ready, _summary), "queued": _by_sender(queued, _summary)}

@@ -22,6 +22,7 @@ from ledger.ordering import SoloOrdering
 from ledger.store import BlockRecord, LedgerStore, StoredBlock, configure_sqlite
 from migrations import upgrade_to_head
 
+from .filters import FilterRegistry
 from .params import BlockRef
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class Node:
         self.store = LedgerStore(self.engine)
         self.enclave: EnclaveAPI = InProcessEnclave(self.store, self.params, coinbase=config.coinbase)
         self.pool = Mempool(max_transactions=config.pool_size)
+        self.filters = FilterRegistry()
         self._ensure_genesis()
         self.ordering = SoloOrdering(
             self.store,
@@ -114,6 +116,7 @@ class Node:
             timestamp=block.timestamp,
             transaction_count=len(block.transactions),
         )
+        self.filters.on_block(block.hash)
         log.info("block %d %s: %d transactions", block.number, block.hash.hex(), len(block.transactions))
 
     def start(self) -> None:
@@ -175,5 +178,6 @@ class Node:
         decoded: DecodedTransaction = self.enclave.admit(raw)
         sender, head = decoded.sender, self._head.number
         self.pool.add(decoded, self.enclave.account_nonce(sender), self.enclave.balance(sender, head))
+        self.filters.on_pending(decoded.hash)
         self.ordering.notify()
         return decoded.hash

@@ -168,6 +168,24 @@ class Mempool:
         self.remove(stale)
         return stale
 
+    def by_readiness(
+        self, account_nonce: Callable[[Address], int]
+    ) -> tuple[dict[Address, dict[int, DecodedTransaction]], dict[Address, dict[int, DecodedTransaction]]]:
+        """(ready, queued) transactions by sender and nonce, nonces ascending.
+
+        Ready: the sender's run of consecutive nonces from its account nonce on; queued: the
+        rest (nonces after a gap).
+        """
+        ready: dict[Address, dict[int, DecodedTransaction]] = {}
+        queued: dict[Address, dict[int, DecodedTransaction]] = {}
+        for sender, waiting in self._by_sender.items():
+            current = account_nonce(sender)
+            first_missing = self.next_nonce(sender, current)
+            for nonce in sorted(waiting):
+                group = ready if current <= nonce < first_missing else queued
+                group.setdefault(sender, {})[nonce] = waiting[nonce].decoded
+        return ready, queued
+
     def senders(self) -> list[Address]:
         return list(self._by_sender)
 

@@ -42,6 +42,24 @@ EXTENSIONS: dict[str, dict[str, Any]] = {
     "web3_sha3": {"$ref": "urn:execution-apis:components#/components/schemas/hash32"},
     "net_listening": {"type": "boolean"},
     "net_peerCount": {"$ref": "urn:execution-apis:components#/components/schemas/uint"},
+    # geth's one-line summaries, keyed like txpool_content: sender, then decimal nonce.
+    "txpool_inspect": {
+        "type": "object",
+        "required": ["pending", "queued"],
+        "additionalProperties": False,
+        "properties": {
+            group: {
+                "type": "object",
+                "propertyNames": {"pattern": "^0x[0-9a-fA-F]{40}$"},
+                "additionalProperties": {
+                    "type": "object",
+                    "propertyNames": {"pattern": "^(0|[1-9][0-9]*)$"},
+                    "additionalProperties": {"type": "string", "pattern": " wei \\+ [0-9]+ gas × "},
+                },
+            }
+            for group in ("pending", "queued")
+        },
+    },
 }
 
 UNKNOWN_HASH = "0x" + "5a" * 32
@@ -62,6 +80,12 @@ def world(node: DevNode) -> SimpleNamespace:
     bob = Signer(w3, node.accounts[1].key)
     token, token_receipt = alice.deploy("ConclaveToken", "Conclave", "CNV", 10**24)
     probe, _ = alice.deploy("Probe")
+    # Filters installed before the data below, so that polling them finds changes.
+    filters = {
+        "logs": node.result("eth_newFilter", [{"address": probe.address}]),
+        "blocks": node.result("eth_newBlockFilter"),
+        "pending": node.result("eth_newPendingTransactionFilter"),
+    }
     alice.call_fn(probe.functions.set(99))
     base = next_base_fee(w3)
     artifact = load_artifact("Probe")
@@ -117,6 +141,8 @@ def world(node: DevNode) -> SimpleNamespace:
         block_hash=block["hash"].to_0x_hex(),
         tx_hashes=[r["transactionHash"].to_0x_hex() for r in receipts],
         pending_hash=waiting.hash.to_0x_hex(),
+        filters=filters,
+        new_filter=lambda: node.result("eth_newBlockFilter"),
         probe_set_data=probe.functions.set(1)._encode_transaction_data(),
         probe_get_data=probe.functions.get()._encode_transaction_data(),
     )
@@ -265,6 +291,20 @@ def _cases() -> list[tuple[str, str, Callable[[SimpleNamespace], list[Any]]]]:
             ],
         ),
         ("none", "eth_getLogs", lambda w: [{"fromBlock": "0x0", "toBlock": "0x0"}]),
+        ("logs", "eth_newFilter", lambda w: [{"fromBlock": "0x0", "address": w.probe.address}]),
+        ("block-hash", "eth_newFilter", lambda w: [{"blockHash": w.block_hash}]),
+        ("plain", "eth_newBlockFilter", lambda w: []),
+        ("plain", "eth_newPendingTransactionFilter", lambda w: []),
+        ("logs", "eth_getFilterChanges", lambda w: [w.filters["logs"]]),
+        ("blocks", "eth_getFilterChanges", lambda w: [w.filters["blocks"]]),
+        ("pending", "eth_getFilterChanges", lambda w: [w.filters["pending"]]),
+        ("logs", "eth_getFilterLogs", lambda w: [w.filters["logs"]]),
+        ("installed", "eth_uninstallFilter", lambda w: [w.new_filter()]),
+        ("plain", "txpool_status", lambda w: []),
+        ("plain", "txpool_content", lambda w: []),
+        ("plain", "txpool_inspect", lambda w: []),
+        ("waiting", "txpool_contentFrom", lambda w: [w.bob.address]),
+        ("nobody", "txpool_contentFrom", lambda w: [z]),
     ]
     for index in range(6):
         cases.append((f"type-{index}", "eth_getTransactionByHash", lambda w, i=index: [w.tx_hashes[i]]))

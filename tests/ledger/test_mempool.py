@@ -314,3 +314,16 @@ def test_waiting_transactions_together_cannot_cost_more_than_the_balance() -> No
     assert second.hash not in pool
     pool.add(second, 0, balance + 1)
     assert second.hash in pool
+
+
+def test_by_readiness_splits_each_sender_at_its_first_nonce_gap() -> None:
+    pool = Mempool()
+    for sender, nonce in [(0, 0), (0, 1), (0, 3), (1, 2), (2, 5), (2, 6)]:
+        pool.add(tx(sender, nonce), 0 if sender < 2 else 5, RICH)
+    account_nonces = {address_of(SENDERS[0]): 0, address_of(SENDERS[1]): 0, address_of(SENDERS[2]): 5}
+    ready, queued = pool.by_readiness(account_nonces.__getitem__)
+    a, b, c = (address_of(s) for s in SENDERS)
+    assert {sender: list(by_nonce) for sender, by_nonce in ready.items()} == {a: [0, 1], c: [5, 6]}
+    assert {sender: list(by_nonce) for sender, by_nonce in queued.items()} == {a: [3], b: [2]}
+    assert ready[a][1] == tx(0, 1) and queued[b][2] == tx(1, 2)
+    assert sum(map(len, ready.values())) == len(pool.ready(account_nonces.__getitem__, 0))
