@@ -276,23 +276,26 @@ def _stored_transaction_view(node: Node, stored: Any, block: StoredBlock | None 
     )
 
 
-@rpc("eth_getTransactionByHash", Param("hash", p.hash32))
-def eth_get_transaction_by_hash(node: Node, tx_hash: bytes) -> dict[str, Any] | None:
-    stored = node.store.transaction(tx_hash)
-    if stored is not None:
-        return _stored_transaction_view(node, stored)
-    pending = node.pool.get(tx_hash)
-    if pending is None:
-        return None
+def _pending_view(decoded: DecodedTransaction) -> dict[str, Any]:
+    """A waiting transaction: no block, index or effective price yet."""
     return transaction_view(
-        pending.tx,
-        sender=pending.sender,
+        decoded.tx,
+        sender=decoded.sender,
         block_hash=None,
         block_number=None,
         block_timestamp=None,
         index=None,
         base_fee=None,
     )
+
+
+@rpc("eth_getTransactionByHash", Param("hash", p.hash32))
+def eth_get_transaction_by_hash(node: Node, tx_hash: bytes) -> dict[str, Any] | None:
+    stored = node.store.transaction(tx_hash)
+    if stored is not None:
+        return _stored_transaction_view(node, stored)
+    pending = node.pool.get(tx_hash)
+    return None if pending is None else _pending_view(pending)
 
 
 @rpc("eth_getTransactionReceipt", Param("hash", p.hash32))
@@ -502,18 +505,6 @@ PoolGroup = dict[Address, dict[int, DecodedTransaction]]
 
 def _pool_groups(node: Node) -> tuple[PoolGroup, PoolGroup]:
     return node.pool.by_readiness(node.enclave.account_nonce)
-
-
-def _pending_view(decoded: DecodedTransaction) -> dict[str, Any]:
-    return transaction_view(
-        decoded.tx,
-        sender=decoded.sender,
-        block_hash=None,
-        block_number=None,
-        block_timestamp=None,
-        index=None,
-        base_fee=None,
-    )
 
 
 def _summary(decoded: DecodedTransaction) -> str:
