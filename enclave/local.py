@@ -46,7 +46,8 @@ class InProcessEnclave:
         self._coinbase = coinbase
         self._cache = NodeCache(store) if cache_entries is None else NodeCache(store, cache_entries)
         self._head: BlockHeaderAPI | None = None
-        self._ancestors: deque[Hash32] = deque(maxlen=MAX_ANCESTORS)
+        # The head's hash and its ancestors', oldest first: BLOCKHASH needs 256 before a block.
+        self._ancestors: deque[Hash32] = deque(maxlen=MAX_ANCESTORS + 1)
         self._head_state: StateAPI | None = None
 
     @property
@@ -73,7 +74,8 @@ class InProcessEnclave:
             if stored is None:
                 raise NotFound("the ledger has no genesis block yet")
             self._head = decode_header(stored.header)
-            self._ancestors.extend(reversed(self._store.ancestor_hashes(stored.number)))
+            recent = self._store.ancestor_hashes(stored.number, MAX_ANCESTORS + 1)
+            self._ancestors.extend(reversed(recent))
         return self._head
 
     def _latest_state(self) -> StateAPI:
@@ -165,8 +167,14 @@ class InProcessEnclave:
             self._header_at(block_number),
             self._params,
             self._cache,
-            self._store.ancestor_hashes(block_number - 1) if block_number else (),
+            self._ancestors_before(block_number),
         )
+
+    def _ancestors_before(self, block_number: int) -> tuple[Hash32, ...]:
+        """Hashes of the blocks before `block_number`, newest first (up to 256)."""
+        if block_number == self._head_header().block_number:
+            return tuple(reversed(self._ancestors))[1:]
+        return tuple(self._store.ancestor_hashes(block_number - 1)) if block_number else ()
 
     def call(self, call: CallRequest, block_number: int) -> bytes:
         return self._call_context(block_number).call(call).output

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from eth.abc import BlockHeaderAPI
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
@@ -260,11 +261,14 @@ def eth_send_raw_transaction(node: Node, raw: bytes) -> str:
     return data(node.send_raw_transaction(raw))
 
 
-def _stored_transaction_view(node: Node, stored: Any, block: StoredBlock | None = None) -> dict[str, Any]:
+def _stored_transaction_view(
+    node: Node, stored: Any, block: StoredBlock | None = None, header: BlockHeaderAPI | None = None
+) -> dict[str, Any]:
     if block is None:
         block = node.store.block_by_number(stored.block_number)
         assert block is not None
-    header = decode_header(block.header)
+    if header is None:
+        header = decode_header(block.header)
     return transaction_view(
         decode_transaction(stored.raw),
         sender=stored.sender,
@@ -316,7 +320,7 @@ def _block_view(node: Node, block: StoredBlock | None, full: bool) -> dict[str, 
     stored = node.store.transactions_of_block(block.number) if block.transaction_count else []
     view = header_view(header, block_size(header, [tx.raw for tx in stored]))
     if full:
-        view["transactions"] = [_stored_transaction_view(node, tx, block) for tx in stored]
+        view["transactions"] = [_stored_transaction_view(node, tx, block, header) for tx in stored]
     else:
         view["transactions"] = [data(tx.hash) for tx in stored]
     return view
