@@ -158,6 +158,7 @@ def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
         block_time=args.block_time,
         genesis_alloc={a.address_bytes: GenesisAccount(balance=args.balance * WEI_PER_ETH) for a in accounts},
         dev_accounts=tuple(a.address_bytes for a in accounts),
+        dev_mode=True,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.basicConfig(

@@ -28,8 +28,8 @@ from .errors import (
     RpcError,
     to_rpc_error,
 )
-from .methods import METHODS, Method
 from .node import Node
+from .rpc import METHODS, Method
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def handle_request(node: Node, request: Json) -> dict[str, Json] | None:
         return _error(request_id, RpcError(INVALID_REQUEST, 'the "method" member must be a string'))
     try:
         method = METHODS.get(name)
-        if method is None:
+        if method is None or (method.dev_only and not node.config.dev_mode):
             raise RpcError(METHOD_NOT_FOUND, f"the method {name[:100]} does not exist/is not available")
         args = _parse_params(method, request.get("params"))
         result = method.handler(node, *args)

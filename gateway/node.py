@@ -45,6 +45,8 @@ class NodeConfig:
     max_log_results: int = 10_000
     max_log_block_range: int = 100_000
     pool_size: int = 10_000
+    dev_mode: bool = False
+    """Serve the dev-only methods (unlocked accounts, evm_*, anvil_*): `conclave dev` only."""
 
 
 def make_engine(database_url: str) -> Engine:

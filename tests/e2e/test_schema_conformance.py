@@ -20,7 +20,7 @@ from eth_account import Account
 from hexbytes import HexBytes
 from web3 import Web3
 
-from gateway.methods import METHODS
+from gateway.rpc import METHODS
 from tests.e2e.chain_helpers import (
     GWEI,
     Signer,

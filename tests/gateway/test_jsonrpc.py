@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 import gateway.jsonrpc as jsonrpc
 from evm_runtime.chain import GenesisAccount
 from gateway.jsonrpc import Limits, handle_body
-from gateway.methods import METHODS, Method
 from gateway.node import Node, NodeConfig
+from gateway.rpc import METHODS, Method
 from tests.evm_runtime.chainkit import ACCOUNTS, ETHER, GWEI, address_of, recipient, sign
 
 ALICE, BOB = ACCOUNTS[:2]

@@ -1,0 +1,155 @@
+"""Transactions, receipts and blocks, stored or waiting in the pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth.abc import BlockHeaderAPI
+
+from evm_runtime.chain import decode_header
+from evm_runtime.transactions import DecodedTransaction
+from ledger.store import StoredBlock
+
+from .. import params as p
+from ..hexcodec import data, quantity
+from ..node import Node
+from ..views import block_size, decode_transaction, header_view, receipt_view, transaction_view
+from .registry import Param, rpc
+
+# -- transactions ---------------------------------------------------------------------
+
+
+@rpc("eth_sendRawTransaction", Param("transaction", p.data))
+def eth_send_raw_transaction(node: Node, raw: bytes) -> str:
+    return data(node.send_raw_transaction(raw))
+
+
+def stored_transaction_view(
+    node: Node, stored: Any, block: StoredBlock | None = None, header: BlockHeaderAPI | None = None
+) -> dict[str, Any]:
+    if block is None:
+        block = node.store.block_by_number(stored.block_number)
+        assert block is not None
+    if header is None:
+        header = decode_header(block.header)
+    return transaction_view(
+        decode_transaction(stored.raw),
+        sender=stored.sender,
+        block_hash=block.hash,
+        block_number=block.number,
+        block_timestamp=block.timestamp,
+        index=stored.transaction_index,
+        base_fee=header.base_fee_per_gas,
+    )
+
+
+def pending_view(decoded: DecodedTransaction) -> dict[str, Any]:
+    """A waiting transaction: no block, index or effective price yet."""
+    return transaction_view(
+        decoded.tx,
+        sender=decoded.sender,
+        block_hash=None,
+        block_number=None,
+        block_timestamp=None,
+        index=None,
+        base_fee=None,
+    )
+
+
+@rpc("eth_getTransactionByHash", Param("hash", p.hash32))
+def eth_get_transaction_by_hash(node: Node, tx_hash: bytes) -> dict[str, Any] | None:
+    stored = node.store.transaction(tx_hash)
+    if stored is not None:
+        return stored_transaction_view(node, stored)
+    pending = node.pool.get(tx_hash)
+    return None if pending is None else pending_view(pending)
+
+
+@rpc("eth_getTransactionReceipt", Param("hash", p.hash32))
+def eth_get_transaction_receipt(node: Node, tx_hash: bytes) -> dict[str, Any] | None:
+    receipt = node.store.receipt(tx_hash)
+    if receipt is None:
+        return None
+    return receipt_view(receipt, node.store.logs_of_transaction(tx_hash))
+
+
+# -- blocks ---------------------------------------------------------------------------
+
+
+def _block_view(node: Node, block: StoredBlock | None, full: bool) -> dict[str, Any] | None:
+    if block is None:
+        return None
+    header = decode_header(block.header)
+    stored = node.store.transactions_of_block(block.number) if block.transaction_count else []
+    view = header_view(header, block_size(header, [tx.raw for tx in stored]))
+    if full:
+        view["transactions"] = [stored_transaction_view(node, tx, block, header) for tx in stored]
+    else:
+        view["transactions"] = [data(tx.hash) for tx in stored]
+    return view
+
+
+@rpc(
+    "eth_getBlockByNumber",
+    Param("block", p.block_number_or_tag),
+    Param("full", p.boolean, required=False, default=False),
+)
+def eth_get_block_by_number(node: Node, ref: p.BlockRef, full: bool) -> dict[str, Any] | None:
+    return _block_view(node, node.find_block(ref), full)
+
+
+@rpc("eth_getBlockByHash", Param("hash", p.hash32), Param("full", p.boolean, required=False, default=False))
+def eth_get_block_by_hash(node: Node, block_hash: bytes, full: bool) -> dict[str, Any] | None:
+    return _block_view(node, node.store.block_by_hash(block_hash), full)
+
+
+@rpc("eth_getBlockTransactionCountByNumber", Param("block", p.block_number_or_tag))
+def eth_get_block_transaction_count_by_number(node: Node, ref: p.BlockRef) -> str | None:
+    block = node.find_block(ref)
+    return None if block is None else quantity(block.transaction_count)
+
+
+@rpc("eth_getBlockTransactionCountByHash", Param("hash", p.hash32))
+def eth_get_block_transaction_count_by_hash(node: Node, block_hash: bytes) -> str | None:
+    block = node.store.block_by_hash(block_hash)
+    return None if block is None else quantity(block.transaction_count)
+
+
+@rpc(
+    "eth_getTransactionByBlockNumberAndIndex",
+    Param("block", p.block_number_or_tag),
+    Param("index", p.quantity),
+)
+def eth_get_transaction_by_block_number_and_index(
+    node: Node, ref: p.BlockRef, index: int
+) -> dict[str, Any] | None:
+    block = node.find_block(ref)
+    return _transaction_at(node, block, index)
+
+
+@rpc("eth_getTransactionByBlockHashAndIndex", Param("hash", p.hash32), Param("index", p.quantity))
+def eth_get_transaction_by_block_hash_and_index(
+    node: Node, block_hash: bytes, index: int
+) -> dict[str, Any] | None:
+    return _transaction_at(node, node.store.block_by_hash(block_hash), index)
+
+
+def _transaction_at(node: Node, block: StoredBlock | None, index: int) -> dict[str, Any] | None:
+    if block is None or index >= block.transaction_count:
+        return None
+    stored = node.store.transaction_at(block.number, index)
+    return None if stored is None else stored_transaction_view(node, stored, block)
+
+
+@rpc("eth_getBlockReceipts", Param("block", p.block_ref))
+def eth_get_block_receipts(node: Node, ref: p.BlockRef) -> list[dict[str, Any]] | None:
+    block = node.find_block(ref)
+    if block is None:
+        return None
+    logs_by_tx: dict[bytes, list[Any]] = {}
+    for entry in node.store.logs_of_block(block.number):
+        logs_by_tx.setdefault(entry.transaction_hash, []).append(entry)
+    return [
+        receipt_view(receipt, logs_by_tx.get(receipt.transaction_hash, []))
+        for receipt in node.store.receipts_of_block(block.number)
+    ]
