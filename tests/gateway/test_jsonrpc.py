@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,82 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gateway.jsonrpc as jsonrpc
-from evm_runtime.chain import GenesisAccount
 from gateway.jsonrpc import Limits, handle_body
-from gateway.node import Node, NodeConfig
+from gateway.node import Node
 from gateway.rpc import METHODS, Method
-from tests.evm_runtime.chainkit import ACCOUNTS, ETHER, GWEI, address_of, recipient, sign
-
-ALICE, BOB = ACCOUNTS[:2]
-POOR = ACCOUNTS[5]
-POOR_BALANCE = 21_000 * 2 * GWEI + 1  # one transfer of 1 wei at a fee cap of 2 gwei
-COINBASE = "0x" + "00" * 20
-
-
-def _make_node() -> Node:
-    alloc = {address_of(a): GenesisAccount(balance=100 * ETHER) for a in ACCOUNTS[:5]}
-    alloc[address_of(POOR)] = GenesisAccount(balance=POOR_BALANCE)
-    return Node(
-        NodeConfig(
-            database_url="sqlite://",
-            genesis_alloc=alloc,
-            dev_accounts=(address_of(ALICE), address_of(BOB)),
-            genesis_timestamp=1_000,
-        )
-    )
-
-
-@pytest.fixture
-def node() -> Iterator[Node]:
-    node = _make_node()
-    yield node
-    node.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def shared_node() -> Iterator[Node]:
-    """A node for tests that only read (and never change what other tests read)."""
-    node = _make_node()
-    yield node
-    node.engine.dispose()
-
-
-def _strict_loads(text: bytes) -> Any:
-    """json.loads that refuses NaN and Infinity, which are not JSON."""
-
-    def refuse(constant: str) -> None:
-        raise ValueError(f"not JSON: {constant}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
-def body(value: Any) -> bytes:
-    return json.dumps(value).encode()
-
-
-def post(node: Node, payload: Any, limits: Limits | None = None) -> Any:
-    raw = payload if isinstance(payload, bytes) else body(payload)
-    answer = handle_body(node, raw) if limits is None else handle_body(node, raw, limits)
-    return None if answer is None else _strict_loads(answer)
-
-
-def request(method: str, params: Any = None, id: Any = 1) -> dict[str, Any]:
-    message: dict[str, Any] = {"jsonrpc": "2.0", "id": id, "method": method}
-    if params is not None:
-        message["params"] = params
-    return message
-
-
-def call(node: Node, method: str, *params: Any) -> Any:
-    answer = post(node, request(method, list(params)))
-    assert "error" not in answer, answer
-    return answer["result"]
-
-
-def error_of(node: Node, message: Any) -> dict[str, Any]:
-    answer = post(node, message)
-    assert "result" not in answer, answer
-    return answer["error"]
+from tests.evm_runtime.chainkit import ETHER, GWEI, recipient, sign
+from tests.gateway.inprocess import ALICE, BOB, POOR, body, call, error_of, post, request, strict_loads
 
 
 def _is_response(value: Any, *, strict_id: bool = True) -> bool:
@@ -448,7 +376,7 @@ def test_the_answer_is_always_json(node: Node, id_text: str) -> None:
     raw = b'{"jsonrpc":"2.0","id":' + id_text.encode() + b',"method":"eth_chainId"}'
     answer = handle_body(node, raw)
     assert answer is not None
-    assert _is_response(_strict_loads(answer))
+    assert _is_response(strict_loads(answer))
 
 
 DANGEROUS_DEPTH = 60_000
@@ -470,7 +398,7 @@ def test_deep_nesting_cannot_overflow_the_stack(node: Node, monkeypatch: pytest.
 
     monkeypatch.setattr(jsonrpc.json, "loads", guarded_loads)
     answer = handle_body(node, b"[" * depth)
-    assert answer is not None and _strict_loads(answer)["error"]["code"] in (-32700, -32600)
+    assert answer is not None and strict_loads(answer)["error"]["code"] in (-32700, -32600)
     assert unsafe == [], f"json.loads ran {depth} levels deep with the recursion limit at {unsafe[0]}"
 
 
@@ -539,7 +467,7 @@ def test_any_json_gets_a_valid_answer(shared_node: Node, payload: Any) -> None:
         else:
             assert _is_notification(payload)
         return
-    decoded = _strict_loads(answer)
+    decoded = strict_loads(answer)
     if isinstance(payload, list) and payload:
         assert isinstance(decoded, list)
         expected = [item for item in payload if not _is_notification(item)]
@@ -557,7 +485,7 @@ def test_any_json_gets_a_valid_answer(shared_node: Node, payload: Any) -> None:
 def test_any_bytes_get_a_valid_answer_or_none(shared_node: Node, raw: bytes) -> None:
     answer = handle_body(shared_node, raw)
     if answer is not None:
-        decoded = _strict_loads(answer)
+        decoded = strict_loads(answer)
         items = decoded if isinstance(decoded, list) else [decoded]
         assert all(_is_response(item, strict_id=False) for item in items)
 
