@@ -1,0 +1,56 @@
+"""A node's identity: a secp256k1 key made in the enclave, kept only sealed.
+
+Its address (the last 20 bytes of keccak over the uncompressed public key, as for any
+Ethereum account) is the node's validator address; its public key goes into quotes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coincurve import PrivateKey, PublicKey
+from eth_hash.auto import keccak
+
+from evm_runtime.types import Address
+
+from .sealing import seal, unseal
+
+IDENTITY_PURPOSE = b"conclave/node-identity/v1"
+
+
+@dataclass(frozen=True)
+class NodeIdentity:
+    key: PrivateKey
+
+    @classmethod
+    def create(cls) -> NodeIdentity:
+        return cls(PrivateKey())
+
+    @property
+    def public_key(self) -> bytes:
+        """The compressed public key (33 bytes)."""
+        return self.key.public_key.format(compressed=True)
+
+    @property
+    def address(self) -> Address:
+        return Address(keccak(self.key.public_key.format(compressed=False)[1:])[12:])
+
+    def sign_hash(self, message_hash: bytes) -> bytes:
+        """A recoverable signature `r ‖ s ‖ v` (v in 0..1) over a 32-byte hash."""
+        if len(message_hash) != 32:
+            raise ValueError("sign a 32-byte hash")
+        return self.key.sign_recoverable(message_hash, hasher=None)
+
+    def sealed(self, sealing_key: bytes) -> bytes:
+        return seal(sealing_key, self.key.secret, IDENTITY_PURPOSE)
+
+    @classmethod
+    def unsealed(cls, sealing_key: bytes, blob: bytes) -> NodeIdentity:
+        """The identity `sealed` produced; UnsealError under another sealing key."""
+        return cls(PrivateKey(unseal(sealing_key, blob, IDENTITY_PURPOSE)))
+
+
+def recover_signer(message_hash: bytes, signature: bytes) -> Address:
+    """The address whose key made `signature` (as `NodeIdentity.sign_hash`) over `message_hash`."""
+    public = PublicKey.from_signature_and_message(signature, message_hash, hasher=None)
+    return Address(keccak(public.format(compressed=False)[1:])[12:])
