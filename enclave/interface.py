@@ -18,6 +18,10 @@ class EnclaveAPI(Protocol):
     @property
     def params(self) -> ChainParams: ...
 
+    @property
+    def measurement(self) -> bytes:
+        """The measurement of the enclave code that runs (see `enclave.attestation`)."""
+
     def create_genesis(self, alloc: Mapping[Address, GenesisAccount], timestamp: int) -> BlockRecord:
         """The genesis block over `alloc` (not yet stored)."""
 

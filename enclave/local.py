@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from eth.abc import BlockHeaderAPI, StateAPI
 
@@ -29,6 +30,10 @@ from evm_runtime.types import ZERO_ADDRESS, Address, Hash32
 from ledger.ordering import ExecutionResult
 from ledger.store import MAX_ANCESTORS, BlockRecord, LedgerStore
 
+from .attestation import measure_enclave
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
 
 class InProcessEnclave:
     """Executes and reads state for one node, in the host's process."""
@@ -49,10 +54,15 @@ class InProcessEnclave:
         # The head's hash and its ancestors', oldest first: BLOCKHASH needs 256 before a block.
         self._ancestors: deque[Hash32] = deque(maxlen=MAX_ANCESTORS + 1)
         self._head_state: StateAPI | None = None
+        self._measurement = measure_enclave(PROJECT_ROOT)
 
     @property
     def params(self) -> ChainParams:
         return self._params
+
+    @property
+    def measurement(self) -> bytes:
+        return self._measurement
 
     # -- genesis and head -----------------------------------------------------------------
 

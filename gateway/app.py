@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from .errors import INVALID_REQUEST, LIMIT_EXCEEDED, RpcError
 from .jsonrpc import DEFAULT_LIMITS, Limits, handle_body
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .node import Node
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -68,5 +69,14 @@ def create_app(
             "latestBlock": node.head.number,
             "rpc": "POST JSON-RPC 2.0 requests to this URL",
         }
+
+    @app.get("/node/status")
+    async def node_status(request: Request) -> JSONResponse:
+        status = request.app.state.node.status()
+        return JSONResponse(status, status_code=200 if status["status"] == "healthy" else 503)
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        return Response(request.app.state.node.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     return app

@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -135,10 +136,13 @@ def handle_request(node: Node, request: Json) -> dict[str, Json] | None:
     name = request.get("method")
     if not isinstance(name, str):
         return _error(request_id, RpcError(INVALID_REQUEST, 'the "method" member must be a string'))
+    started = time.perf_counter()
+    served: str | None = None
     try:
         method = METHODS.get(name)
         if method is None or (method.dev_only and not node.config.dev_mode):
             raise RpcError(METHOD_NOT_FOUND, f"the method {name[:100]} does not exist/is not available")
+        served = name
         args = _parse_params(method, request.get("params"))
         result = method.handler(node, *args)
     except RpcError as error:
@@ -150,6 +154,8 @@ def handle_request(node: Node, request: Json) -> dict[str, Json] | None:
         response = _error(request_id, RpcError(INTERNAL_ERROR, f"internal error in {name}"))
     else:
         response = {"jsonrpc": "2.0", "id": request_id, "result": result}
+    error_code = response["error"]["code"] if "error" in response else None
+    node.metrics.observe_rpc(served, time.perf_counter() - started, error_code)
     return None if is_notification else response
 
 

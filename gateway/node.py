@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import version
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import StaticPool
@@ -23,9 +24,12 @@ from ledger.store import BlockRecord, LedgerStore, StoredBlock, configure_sqlite
 from migrations import upgrade_to_head
 
 from .filters import FilterRegistry
+from .metrics import NodeMetrics
 from .params import BlockRef
 
 log = logging.getLogger(__name__)
+
+VERSION = version("conclave")
 
 
 class ChainMismatch(Exception):
@@ -71,6 +75,9 @@ class Node:
         self.enclave: EnclaveAPI = InProcessEnclave(self.store, self.params, coinbase=config.coinbase)
         self.pool = Mempool(max_transactions=config.pool_size)
         self.filters = FilterRegistry()
+        self.metrics = NodeMetrics()
+        self.metrics.gauge("conclave_pool_transactions", "Transactions in the pool.", lambda: len(self.pool))
+        self.metrics.gauge("conclave_latest_block", "Number of the latest block.", lambda: self._head.number)
         self._ensure_genesis()
         self.ordering = SoloOrdering(
             self.store,
@@ -119,6 +126,7 @@ class Node:
             transaction_count=len(block.transactions),
         )
         self.filters.on_block(block.hash)
+        self.metrics.observe_block(len(block.transactions))
         log.info("block %d %s: %d transactions", block.number, block.hash.hex(), len(block.transactions))
 
     def start(self) -> None:
@@ -133,6 +141,23 @@ class Node:
                 pass
         self.store.close()
         self.engine.dispose()
+
+    def status(self) -> dict[str, object]:
+        """Health and identity, as `/node/status` shows them."""
+        ordering_failed = self._task is not None and self._task.done() and not self._task.cancelled()
+        head = self._head
+        return {
+            "status": "unhealthy" if ordering_failed else "healthy",
+            "version": VERSION,
+            "chainId": self.params.chain_id,
+            "latestBlock": {
+                "number": head.number,
+                "hash": "0x" + head.hash.hex(),
+                "timestamp": head.timestamp,
+            },
+            "pool": {"transactions": len(self.pool)},
+            "enclave": {"mode": "in-process", "measurement": "0x" + self.enclave.measurement.hex()},
+        }
 
     # -- reads ------------------------------------------------------------------------
 
