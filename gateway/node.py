@@ -57,8 +57,10 @@ def make_engine(database_url: str) -> Engine:
     """An engine for `database_url`, with SQLite set up for durability (WAL, full sync)."""
     if database_url in ("sqlite://", "sqlite:///:memory:"):
         engine = create_engine(database_url, poolclass=StaticPool, connect_args={"check_same_thread": False})
-    else:
+    elif database_url.startswith("sqlite"):
         engine = create_engine(database_url)
+    else:
+        engine = create_engine(database_url, pool_pre_ping=True, pool_size=8, max_overflow=8)
     configure_sqlite(engine)
     return engine
 

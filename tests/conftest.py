@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.databases import DATABASES, DatabaseUrls
 from tests.support.devnode import DevNode, start_dev_node
+from tests.support.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +25,22 @@ def fresh_node() -> Iterator[DevNode]:
     node = start_dev_node("--ephemeral")
     yield node
     node.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test process's own, on loopback."""
+    server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> DatabaseUrls:
+    return DatabaseUrls(tmp_path_factory, request)
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, database_urls: DatabaseUrls) -> str:
+    """A new, empty database: each test using it runs on SQLite and on PostgreSQL."""
+    return database_urls.new(request.param)

@@ -1,6 +1,7 @@
 """End-to-end: the ledger survives kills and restarts on the same data directory.
 
-Each test runs its own node on a pytest tmp_path data directory. "Identical" means the
+Each test runs its own node on a database of its own; the kill tests run on SQLite and on
+PostgreSQL. "Identical" means the
 raw JSON-RPC answers are equal byte for byte after the restart: blocks with their full
 transactions, receipts, logs, balances, code and storage.
 """
@@ -32,8 +33,8 @@ from tests.e2e.chain_helpers import (
 from tests.support.devnode import DevNode, start_dev_node
 
 
-def start(data_dir: Path, *extra: str) -> DevNode:
-    return start_dev_node("--data-dir", str(data_dir), *extra)
+def start(database_url: str) -> DevNode:
+    return start_dev_node("--database-url", database_url)
 
 
 def snapshot(node: DevNode, accounts: list[str], contracts: list[str]) -> dict[str, Any]:
@@ -94,8 +95,8 @@ def continue_chain(node: DevNode, signer_key: str) -> Any:
     return receipt
 
 
-def test_committed_blocks_survive_sigkill(tmp_path: Path) -> None:
-    node = start(tmp_path)
+def test_committed_blocks_survive_sigkill(database_url: str) -> None:
+    node = start(database_url)
     keys = [a.key for a in node.accounts[:3]]
     accounts = [a.address for a in node.accounts[:3]]
     try:
@@ -116,7 +117,7 @@ def test_committed_blocks_survive_sigkill(tmp_path: Path) -> None:
         node.kill()  # between blocks: the last receipt was seen, nothing is waiting
     assert node.process.returncode == -signal.SIGKILL
 
-    node = start(tmp_path)
+    node = start(database_url)
     try:
         assert snapshot(node, accounts, contracts) == before
         w3 = connect(node)
@@ -213,8 +214,8 @@ def test_ephemeral_data_dir_is_removed_on_sigterm() -> None:
     assert not data_dir.exists(), f"--ephemeral left {data_dir} behind after SIGTERM"
 
 
-def test_sigkill_during_a_burst_loses_nothing_a_client_saw(tmp_path: Path) -> None:
-    node = start(tmp_path)
+def test_sigkill_during_a_burst_loses_nothing_a_client_saw(database_url: str) -> None:
+    node = start(database_url)
     w3 = connect(node)
     chain_id = node.chain_id
     base = w3.eth.get_block("latest")["baseFeePerGas"]
@@ -301,7 +302,7 @@ def test_sigkill_during_a_burst_loses_nothing_a_client_saw(tmp_path: Path) -> No
     assert killed.is_set(), f"the burst ended before the kill ({len(seen)} receipts seen)"
     assert killed_with[0] > 0, "transactions were in flight at the kill"
 
-    node = start(tmp_path)
+    node = start(database_url)
     try:
         for tx_hash, receipt in seen.items():
             assert node.result("eth_getTransactionReceipt", [tx_hash]) == receipt

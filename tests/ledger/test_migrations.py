@@ -1,4 +1,4 @@
-"""The Alembic migrations against the models they must produce (`migrations`, `ledger.models`)."""
+"""The Alembic migrations against the models they must produce, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from migrations import alembic_config, upgrade_to_head
 
 
 @pytest.fixture
-def engine(tmp_path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'migrated.sqlite'}")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
     yield engine
     engine.dispose()
 

@@ -1,4 +1,4 @@
-"""The ledger repository (`ledger.store`) on a real SQLite file."""
+"""The ledger repository (`ledger.store`) on a real SQLite file and a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from gateway.node import make_engine
 from ledger.models import Block, Log, Receipt, StateNode, Transaction
 from ledger.store import BlockRecord, LedgerStore, LogQuery
 from migrations import upgrade_to_head
+from tests.support.databases import DATABASES, DatabaseUrls
 
 ADDRESSES = [Address(bytes([0xA0 + i]) * 20) for i in range(3)]
 TOPICS = [bytes([0x70 + i]) * 32 for i in range(4)]
@@ -73,15 +74,15 @@ def _log(
     return LogRecord(address=Address(address), topics=topics, data=data, log_index=index)
 
 
-def _engine(path) -> Engine:
-    engine = make_engine(f"sqlite:///{path}")
+def _engine(url: str) -> Engine:
+    engine = make_engine(url)
     upgrade_to_head(engine)
     return engine
 
 
 @pytest.fixture
-def engine(tmp_path) -> Iterator[Engine]:
-    engine = _engine(tmp_path / "ledger.sqlite")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = _engine(database_url)
     yield engine
     engine.dispose()
 
@@ -176,13 +177,12 @@ def test_a_block_round_trips(store: LedgerStore) -> None:
     assert store.count_transactions_from(SENDER) == 2
 
 
-def test_the_ledger_survives_reopening(tmp_path) -> None:
-    path = tmp_path / "reopened.sqlite"
-    engine = _engine(path)
+def test_the_ledger_survives_reopening(database_url: str) -> None:
+    engine = _engine(database_url)
     LedgerStore(engine).append_block(_block(0), settings={"chain_id": "7"})
     LedgerStore(engine).append_block(_block(1, (_transaction(1, 0),)))
     engine.dispose()
-    again = _engine(path)
+    again = _engine(database_url)
     try:
         store = LedgerStore(again)
         assert store.settings() == {"chain_id": "7"}
@@ -192,11 +192,13 @@ def test_the_ledger_survives_reopening(tmp_path) -> None:
         again.dispose()
 
 
-def test_sqlite_runs_in_wal_mode_with_foreign_keys(engine: Engine) -> None:
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(database_urls: DatabaseUrls) -> None:
+    engine = _engine(database_urls.new("sqlite"))
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+    engine.dispose()
 
 
 def test_an_empty_block_stores_no_rows_but_its_own(store: LedgerStore, engine: Engine) -> None:
@@ -314,9 +316,11 @@ def _log_corpus() -> list[BlockRecord]:
     return blocks
 
 
-@pytest.fixture(scope="module")
-def log_store(tmp_path_factory) -> Iterator[tuple[LedgerStore, list[tuple[int, LogRecord]]]]:
-    engine = _engine(tmp_path_factory.mktemp("logs") / "logs.sqlite")
+@pytest.fixture(scope="module", params=DATABASES)
+def log_store(
+    request: pytest.FixtureRequest, database_urls: DatabaseUrls
+) -> Iterator[tuple[LedgerStore, list[tuple[int, LogRecord]]]]:
+    engine = _engine(database_urls.new(request.param))
     store = LedgerStore(engine)
     store.append_block(_block(0))
     corpus = _log_corpus()
