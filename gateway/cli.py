@@ -20,6 +20,7 @@ from evm_runtime.chain import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, GenesisAccoun
 
 from .app import create_app
 from .dev_accounts import DEFAULT_BALANCE_ETH, DEFAULT_COUNT, TEST_MNEMONIC, WEI_PER_ETH, derive_accounts
+from .ledger_cli import add_ledger_commands
 from .node import ChainMismatch, Node, NodeConfig
 
 DEV_EPILOG = """\
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--json", action="store_true", help="print the start-up information as one JSON line")
     dev.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     dev.set_defaults(run=run_dev)
+    add_ledger_commands(commands, default_data_dir())
     return parser
 
 

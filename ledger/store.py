@@ -7,6 +7,7 @@ nothing at all, so a crash at any instant leaves the ledger at a block boundary.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, and_, bindparam, event, func, select
@@ -309,6 +310,23 @@ class LedgerStore:
             return conn.execute(
                 select(func.count()).select_from(Transaction).where(Transaction.sender == sender)
             ).scalar_one()
+
+    def state_nodes(self, page: int = 10_000) -> Iterator[tuple[bytes, bytes]]:
+        """Every stored state node as (key, value), in key order, read a page at a time."""
+        after = b""
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(StateNode.key, StateNode.value)
+                    .where(StateNode.key > after)
+                    .order_by(StateNode.key)
+                    .limit(page)
+                ).all()
+            for key, value in rows:
+                yield bytes(key), bytes(value)
+            if len(rows) < page:
+                return
+            after = bytes(rows[-1][0])
 
 
 def _block_columns():  # type: ignore[no-untyped-def]

@@ -11,6 +11,10 @@ from tests.support.devnode import DevNode, start_dev_node
 from tests.support.postgres import PostgresServer
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--long", action="store_true", help="run the long versions (more crash-harness kills)")
+
+
 @pytest.fixture(scope="session")
 def dev_node() -> Iterator[DevNode]:
     """One shared dev node for tests that do not depend on a fresh chain."""

@@ -1,0 +1,203 @@
+"""Offline verification of a stored ledger: every block re-derived from its parent.
+
+The rules checked, block by block from genesis to the head:
+
+- the blocks are numbered 0..head without a gap, each header hashes to the stored hash
+  and names the previous block as its parent;
+- the stored transactions decode, are signed for this chain by their stored senders, and
+  their trie root is the header's transactions root;
+- replaying the transactions on the parent's state, with the header's coinbase, time and
+  gas limit, includes every one of them and gives exactly the stored header (state root,
+  receipts root, bloom, gas used), hence the same hash;
+- the stored receipts and logs are the replay's;
+- every stored state node hashes to its key (state is content-addressed).
+
+Replay reads state through a cache of its own, filled by its own writes, so what it
+proves does not depend on what later blocks stored.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from eth.abc import BlockHeaderAPI
+from eth_hash.auto import keccak
+
+from evm_runtime.block_builder import BlockEnv, build_block
+from evm_runtime.chain import ChainParams, decode_header
+from evm_runtime.exceptions import ConclaveError
+from evm_runtime.state_db import NodeCache
+from evm_runtime.transactions import decode_signed_transaction
+from evm_runtime.trie_root import BLANK_ROOT, ordered_trie_root
+from evm_runtime.types import ExecutedTransaction, Hash32, LogRecord
+from ledger.store import MAX_ANCESTORS, LedgerStore, StoredBlock, StoredLog, StoredReceipt
+
+HEADER_FIELDS = ("state_root", "transaction_root", "receipt_root", "bloom", "gas_used", "base_fee_per_gas")
+
+
+@dataclass(frozen=True, slots=True)
+class Discrepancy:
+    block: int | None
+    """The block where the problem is; None for the state node store."""
+    problem: str
+
+
+@dataclass
+class VerificationReport:
+    head: int = -1
+    blocks: int = 0
+    transactions: int = 0
+    state_nodes: int = 0
+    discrepancies: list[Discrepancy] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.head >= 0 and not self.discrepancies
+
+
+class _Stop(Exception):
+    """Verification cannot go past this block."""
+
+
+def verify_ledger(
+    store: LedgerStore,
+    chain_id: int,
+    *,
+    on_block: Callable[[int, int], None] | None = None,
+    max_discrepancies: int = 100,
+) -> VerificationReport:
+    """Check the stored chain from genesis to its head; `on_block(number, head)` reports progress."""
+    report = VerificationReport()
+    stored_head = store.head()
+    if stored_head is None:
+        report.discrepancies.append(Discrepancy(0, "the ledger has no genesis block"))
+        return report
+    report.head = stored_head.number
+    cache = NodeCache(store)
+    ancestors: deque[Hash32] = deque(maxlen=MAX_ANCESTORS)
+    parent: BlockHeaderAPI | None = None
+    for number in range(stored_head.number + 1):
+        problems: list[str] = []
+        try:
+            parent = _verify_block(store, chain_id, number, parent, cache, ancestors, problems, report)
+        except _Stop as stop:
+            problems.append(str(stop))
+            parent = None
+        report.discrepancies.extend(Discrepancy(number, problem) for problem in problems)
+        if on_block is not None:
+            on_block(number, stored_head.number)
+        if parent is None or len(report.discrepancies) >= max_discrepancies:
+            break
+    for key, value in store.state_nodes():
+        report.state_nodes += 1
+        if keccak(value) != key:
+            report.discrepancies.append(Discrepancy(None, f"state node {key.hex()} does not hash to its key"))
+            if len(report.discrepancies) >= max_discrepancies:
+                break
+    return report
+
+
+def _verify_block(
+    store: LedgerStore,
+    chain_id: int,
+    number: int,
+    parent: BlockHeaderAPI | None,
+    cache: NodeCache,
+    ancestors: deque[Hash32],
+    problems: list[str],
+    report: VerificationReport,
+) -> BlockHeaderAPI | None:
+    """Check block `number` against `parent`; its header, or None if the chain breaks here."""
+    block = store.block_by_number(number)
+    if block is None:
+        raise _Stop(f"block {number} is missing below the head")
+    header = _check_header(block, parent, problems)
+    report.blocks += 1
+    if parent is None:
+        if cache.get(header.state_root) is None and header.state_root != BLANK_ROOT:
+            problems.append("the genesis state is not stored")
+        ancestors.append(block.hash)
+        return header
+    stored = store.transactions_of_block(number)
+    report.transactions += len(stored)
+    if len(stored) != block.transaction_count:
+        problems.append(f"{len(stored)} transactions stored, the block counts {block.transaction_count}")
+    if ordered_trie_root([tx.raw for tx in stored]) != header.transaction_root:
+        problems.append("the stored transactions do not give the header's transactions root")
+    decoded = []
+    for tx in stored:
+        try:
+            item = decode_signed_transaction(tx.raw, chain_id)
+        except ConclaveError as exc:
+            raise _Stop(f"transaction {tx.hash.hex()} does not decode: {exc}") from None
+        if item.sender != tx.sender or item.hash != tx.hash:
+            problems.append(f"transaction {tx.hash.hex()}: stored sender or hash differ from its signature")
+        decoded.append(item)
+    params = ChainParams(chain_id=chain_id, gas_limit=header.gas_limit)
+    env = BlockEnv(coinbase=header.coinbase, timestamp=header.timestamp, extra_data=header.extra_data)
+    built = build_block(parent, decoded, params, env, cache, reversed(ancestors))
+    if built.deferred or built.dropped:
+        left_out = len(built.deferred) + len(built.dropped)
+        problems.append(f"{left_out} stored transactions would not be included on replay")
+    if built.hash != block.hash:
+        differing = [name for name in HEADER_FIELDS if getattr(built.header, name) != getattr(header, name)]
+        problems.append(f"replay gives another block: {', '.join(differing) or 'header'} differ")
+    receipts, logs = store.receipts_of_block(number), store.logs_of_block(number)
+    problems.extend(_receipt_problems(built.transactions, receipts, logs))
+    cache.absorb(built.state_writes)
+    ancestors.append(block.hash)
+    return header
+
+
+def _check_header(block: StoredBlock, parent: BlockHeaderAPI | None, problems: list[str]) -> BlockHeaderAPI:
+    try:
+        header = decode_header(block.header)
+    except Exception as exc:  # any undecodable header stops the check here
+        raise _Stop(f"the stored header does not decode: {exc}") from None
+    if header.hash != block.hash:
+        problems.append("the header does not hash to the stored block hash")
+    if header.block_number != block.number or header.timestamp != block.timestamp:
+        problems.append("the header's number or timestamp differ from the stored ones")
+    expected_parent = bytes(32) if parent is None else parent.hash
+    if block.parent_hash != expected_parent or header.parent_hash != expected_parent:
+        raise _Stop("the block does not link to the previous block")
+    return header
+
+
+def _receipt_problems(
+    replayed: tuple[ExecutedTransaction, ...], receipts: list[StoredReceipt], logs: list[StoredLog]
+) -> Iterator[str]:
+    if len(receipts) != len(replayed):
+        yield f"{len(receipts)} receipts stored for {len(replayed)} transactions"
+        return
+    logs_by_tx: dict[bytes, list[StoredLog]] = {}
+    for entry in logs:
+        logs_by_tx.setdefault(entry.transaction_hash, []).append(entry)
+    for executed, receipt in zip(replayed, receipts, strict=True):
+        facts = (
+            receipt.transaction_hash,
+            receipt.transaction_index,
+            receipt.status,
+            receipt.gas_used,
+            receipt.cumulative_gas_used,
+            receipt.contract_address,
+        )
+        expected = (
+            executed.hash,
+            executed.index,
+            executed.status,
+            executed.gas_used,
+            executed.cumulative_gas_used,
+            executed.contract_address,
+        )
+        if facts != expected:
+            yield f"the receipt of {executed.hash.hex()} differs from the replay"
+        stored_logs = [_log_facts(entry) for entry in logs_by_tx.get(executed.hash, [])]
+        if stored_logs != [_log_facts(entry) for entry in executed.logs]:
+            yield f"the logs of {executed.hash.hex()} differ from the replay"
+
+
+def _log_facts(entry: StoredLog | LogRecord) -> tuple[int, bytes, tuple[bytes, ...], bytes]:
+    return entry.log_index, entry.address, entry.topics, entry.data
