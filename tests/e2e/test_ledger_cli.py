@@ -1,4 +1,4 @@
-"""End-to-end: `conclave ledger verify` on a node's data directory."""
+"""End-to-end: `conclave ledger verify`, `export` and `import` on a node's ledger."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sqlite3
 from pathlib import Path
 
 from tests.e2e.chain_helpers import Signer, connect, fresh_account, run_conclave
-from tests.support.devnode import start_dev_node
+from tests.support.databases import DatabaseUrls
+from tests.support.devnode import DevNode, start_dev_node
 
 
 def _make_chain(data_dir: Path) -> None:
@@ -53,3 +54,50 @@ def test_ledger_help_teaches() -> None:
     result = run_conclave("ledger", "verify", "--help")
     assert result.returncode == 0
     assert "--database-url" in result.stdout and "exits 0" in result.stdout
+
+
+def test_export_then_import_into_postgresql_gives_the_same_verified_chain(
+    tmp_path: Path, database_urls: DatabaseUrls
+) -> None:
+    _make_chain(tmp_path / "node")
+    backup = tmp_path / "backup.sqlite"
+    exported = run_conclave("ledger", "export", str(backup), "--data-dir", str(tmp_path / "node"), "--json")
+    assert exported.returncode == 0, exported
+    rows = json.loads(exported.stdout)["rows"]
+    assert rows["blocks"] >= 4 and rows["transactions"] == 3 and rows["state_nodes"] > 0
+
+    again = run_conclave("ledger", "export", str(backup), "--data-dir", str(tmp_path / "node"))
+    assert again.returncode == 2 and "exists" in again.stderr
+
+    target = database_urls.new("postgresql")
+    imported = run_conclave("ledger", "import", str(backup), "--database-url", target, timeout=120)
+    assert imported.returncode == 0, imported
+    assert "verified: ledger OK" in imported.stdout
+
+    twice = run_conclave("ledger", "import", str(backup), "--database-url", target)
+    assert twice.returncode == 2 and "already holds a ledger" in twice.stderr
+
+    node = start_dev_node("--database-url", target)
+    try:
+        original = start_dev_node("--data-dir", str(tmp_path / "node"))
+        try:
+            head = original.result("eth_getBlockByNumber", ["latest", True])
+            assert node.result("eth_getBlockByNumber", ["latest", True]) == head
+        finally:
+            original.stop()
+        assert continue_chain_ok(node)
+    finally:
+        node.stop()
+
+
+def continue_chain_ok(node: DevNode) -> bool:
+    w3 = connect(node)
+    receipt = Signer(w3, node.accounts[1].key).transact(to=fresh_account().address, value=1, gas=21_000)
+    return bool(receipt["status"] == 1)
+
+
+def test_import_of_a_missing_file_says_so(tmp_path: Path) -> None:
+    result = run_conclave(
+        "ledger", "import", str(tmp_path / "none.sqlite"), "--data-dir", str(tmp_path / "n")
+    )
+    assert result.returncode == 2 and "does not exist" in result.stderr
