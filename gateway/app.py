@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +13,7 @@ from .errors import INVALID_REQUEST, LIMIT_EXCEEDED, RpcError
 from .jsonrpc import DEFAULT_LIMITS, Limits, handle_body
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .node import Node
+from .rate_limit import ClientRateLimiter, RateLimit
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 
@@ -20,13 +22,44 @@ def _rpc_error_response(error: RpcError, status: int = 200) -> Response:
     return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error.to_json()}, status_code=status)
 
 
+def _client_of(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+class _Admission:
+    """Charges one client's requests to the limiter; remembers a refusal's Retry-After."""
+
+    def __init__(self, limiter: ClientRateLimiter | None, client: str) -> None:
+        self._limiter = limiter
+        self._client = client
+        self.retry_after: str | None = None
+
+    def __call__(self, cost: int) -> RpcError | None:
+        if self._limiter is None:
+            return None
+        wait = self._limiter.admit(self._client, cost)
+        if wait is None:
+            return None
+        limit = self._limiter.limit
+        allowed = f"{limit.requests_per_second:g} requests a second per client, bursts of {limit.burst}"
+        if math.isinf(wait):
+            self.retry_after = "3600"
+            return RpcError(
+                LIMIT_EXCEEDED, f"rate limit: a batch larger than the burst never fits ({allowed})"
+            )
+        self.retry_after = str(max(1, math.ceil(wait)))
+        return RpcError(LIMIT_EXCEEDED, f"rate limit exceeded ({allowed}); retry in {wait:.2f} s")
+
+
 def create_app(
     node: Node,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     limits: Limits | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> FastAPI:
     """A FastAPI app serving `node`; the node starts and stops with the app."""
+    limiter = None if rate_limit is None else ClientRateLimiter(rate_limit)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,7 +88,11 @@ def create_app(
                 )
         if not body:
             return _rpc_error_response(RpcError(INVALID_REQUEST, "empty request body"))
-        answer = handle_body(request.app.state.node, bytes(body), limits or DEFAULT_LIMITS)
+        admission = _Admission(limiter, _client_of(request))
+        answer = handle_body(request.app.state.node, bytes(body), limits or DEFAULT_LIMITS, admission)
+        if admission.retry_after is not None:
+            headers = {"Retry-After": admission.retry_after}
+            return Response(answer, status_code=429, media_type="application/json", headers=headers)
         if answer is None:
             return Response(status_code=200)
         return Response(content=answer, media_type="application/json")

@@ -22,12 +22,14 @@ from .app import create_app
 from .dev_accounts import DEFAULT_BALANCE_ETH, DEFAULT_COUNT, TEST_MNEMONIC, WEI_PER_ETH, derive_accounts
 from .ledger_cli import add_ledger_commands
 from .node import ChainMismatch, Node, NodeConfig
+from .rate_limit import RateLimit
 
 DEV_EPILOG = """\
 examples:
   conclave dev                               start a dev chain on http://127.0.0.1:8545
   conclave dev --ephemeral --port 0          a throw-away chain on a free port
   conclave dev --block-time 2                seal a block every 2 seconds
+  conclave dev --rate-limit 100              at most 100 requests a second per client
   conclave dev --database-url postgresql+psycopg://user@localhost/conclave
 
 The chain survives restarts: start it again with the same --data-dir (or --database-url)
@@ -126,11 +128,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_BALANCE_ETH,
         help="ETH each dev account holds at genesis (default: %(default)s)",
     )
+    dev.add_argument(
+        "--rate-limit",
+        type=_positive_float,
+        default=None,
+        metavar="PER_SECOND",
+        help="JSON-RPC requests a second per client address, bursts of twice that (default: no limit)",
+    )
     dev.add_argument("--json", action="store_true", help="print the start-up information as one JSON line")
     dev.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     dev.set_defaults(run=run_dev)
     add_ledger_commands(commands, default_data_dir())
     return parser
+
+
+def _rate_limit(args: argparse.Namespace) -> RateLimit | None:
+    if args.rate_limit is None:
+        return None
+    return RateLimit(requests_per_second=args.rate_limit, burst=max(1, round(2 * args.rate_limit)))
 
 
 def default_data_dir() -> Path:
@@ -183,7 +198,12 @@ def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
     port = listener.getsockname()[1]
     _announce(args, accounts, f"http://{args.host}:{port}", None if args.database_url else data_dir)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(node), log_level="warning", access_log=False, lifespan="on")
+        uvicorn.Config(
+            create_app(node, rate_limit=_rate_limit(args)),
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
     )
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
     # handlers it found; these make that a clean exit with status 0.

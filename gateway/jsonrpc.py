@@ -12,7 +12,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -159,7 +159,13 @@ def handle_request(node: Node, request: Json) -> dict[str, Json] | None:
     return None if is_notification else response
 
 
-def handle_body(node: Node, body: bytes, limits: Limits = DEFAULT_LIMITS) -> bytes | None:
+Admission = Callable[[int], RpcError | None]
+"""Asked with the number of requests in a body before any is handled; an error refuses them."""
+
+
+def handle_body(
+    node: Node, body: bytes, limits: Limits = DEFAULT_LIMITS, admit: Admission | None = None
+) -> bytes | None:
     """Answer an HTTP body holding a request or a batch; None if nothing is owed."""
     try:
         payload = parse_json(body)
@@ -178,6 +184,10 @@ def handle_body(node: Node, body: bytes, limits: Limits = DEFAULT_LIMITS) -> byt
                     ),
                 )
             )
+    refusal = None if admit is None else admit(len(payload) if isinstance(payload, list) else 1)
+    if refusal is not None:
+        return _dump(_error(None, refusal))
+    if isinstance(payload, list):
         answers = [a for a in (handle_request(node, item) for item in payload) if a is not None]
         return _dump(answers) if answers else None
     answer = handle_request(node, payload)
