@@ -8,7 +8,10 @@ Rules, as Ethereum nodes apply them:
   the fee cap and the tip by at least `REPLACEMENT_BUMP_PERCENT`;
 - all of a sender's waiting transactions, a new one included, must together cost no more
   than the sender's balance (gas * max fee + value each);
-- the pool is bounded in total and per sender; a full pool refuses new transactions;
+- the pool is bounded in total and per sender. When it is full, a new transaction evicts
+  the cheapest one that can go without leaving a nonce gap (another sender's last waiting
+  transaction with the lowest fee cap), if it offers a higher fee cap; otherwise it is
+  refused;
 - a block takes ready transactions by highest tip first, nonce order kept per sender,
   arrival order breaking ties.
 """
@@ -88,8 +91,6 @@ class Mempool:
             _check_replacement(previous.decoded, decoded)
         elif len(waiting) >= self.max_per_sender:
             raise PoolFull(f"txpool is full for this sender: {self.max_per_sender} transactions waiting")
-        elif len(self._by_hash) >= self.max_transactions:
-            raise PoolFull(f"txpool is full: {self.max_transactions} transactions waiting")
         committed = self.committed_cost(decoded.sender)
         if previous is not None:
             committed -= max_cost(previous.decoded.tx)
@@ -99,6 +100,8 @@ class Mempool:
                 f"insufficient funds for gas * price + value: balance {balance}, tx cost {cost}, "
                 f"already committed by waiting transactions {committed}"
             )
+        if previous is None and len(self._by_hash) >= self.max_transactions:
+            self.remove([self._evictable_for(decoded).hash])
         if previous is not None:
             del self._by_hash[previous.decoded.hash]
         entry = _Entry(next(self._seq), decoded)
@@ -106,6 +109,21 @@ class Mempool:
         self._by_sender[decoded.sender] = waiting
         self._by_hash[decoded.hash] = entry
         self._cost_by_sender[decoded.sender] = committed + cost
+
+    def _evictable_for(self, newcomer: DecodedTransaction) -> DecodedTransaction:
+        """The transaction a full pool drops for `newcomer`; PoolFull if none is cheaper.
+
+        Candidates are the other senders' last waiting transactions; the one with the
+        lowest (fee cap, tip) goes, the latest arrival among equals.
+        """
+        candidates = (
+            waiting[max(waiting)] for sender, waiting in self._by_sender.items() if sender != newcomer.sender
+        )
+        cheapest = min(candidates, key=lambda entry: (_price(entry.decoded), -entry.seq), default=None)
+        if cheapest is None or _price(cheapest.decoded) >= _price(newcomer):
+            floor = "" if cheapest is None else f"; offer more than {_price(cheapest.decoded)} (fee cap, tip)"
+            raise PoolFull(f"txpool is full: {self.max_transactions} transactions waiting{floor}")
+        return cheapest.decoded
 
     def committed_cost(self, sender: Address) -> int:
         """What the sender's waiting transactions could cost it, all together."""
@@ -191,6 +209,10 @@ class Mempool:
 
     def transactions(self) -> list[DecodedTransaction]:
         return [entry.decoded for entry in sorted(self._by_hash.values())]
+
+
+def _price(decoded: DecodedTransaction) -> tuple[int, int]:
+    return decoded.tx.max_fee_per_gas, decoded.tx.max_priority_fee_per_gas
 
 
 def _check_replacement(old: DecodedTransaction, new: DecodedTransaction) -> None:

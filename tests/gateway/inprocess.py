@@ -19,7 +19,7 @@ POOR_BALANCE = 21_000 * 2 * GWEI + 1  # one transfer of 1 wei at a fee cap of 2 
 COINBASE = "0x" + "00" * 20
 
 
-def make_node(*, dev_mode: bool = False) -> Node:
+def make_node(**config: Any) -> Node:
     """A node on a new in-memory chain; ALICE..ACCOUNTS[4] hold 100 ether, POOR a little."""
     alloc = {address_of(a): GenesisAccount(balance=100 * ETHER) for a in ACCOUNTS[:5]}
     alloc[address_of(POOR)] = GenesisAccount(balance=POOR_BALANCE)
@@ -29,7 +29,7 @@ def make_node(*, dev_mode: bool = False) -> Node:
             genesis_alloc=alloc,
             dev_accounts=(address_of(ALICE), address_of(BOB)),
             genesis_timestamp=1_000,
-            dev_mode=dev_mode,
+            **config,
         )
     )
 

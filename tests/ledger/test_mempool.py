@@ -68,6 +68,23 @@ class PoolAgainstModel(RuleBasedStateMachine):
     def _nonce_of(self, sender: bytes) -> int:
         return self.account_nonces[sender]
 
+    def _evictable_for(self, item: DecodedTransaction) -> tuple[bytes, int] | None:
+        """The model's rule: another sender's last transaction, cheapest, latest among equals."""
+        last: dict[bytes, tuple[bytes, int]] = {}
+        for sender, nonce in self.model:
+            if sender != item.sender and (sender not in last or nonce > last[sender][1]):
+                last[sender] = (sender, nonce)
+        if not last:
+            return None
+
+        def rank(key: tuple[bytes, int]) -> tuple[int, int, int]:
+            waiting, arrival = self.model[key]
+            return waiting.tx.max_fee_per_gas, waiting.tx.max_priority_fee_per_gas, -arrival
+
+        victim = min(last.values(), key=rank)
+        cheaper = rank(victim)[:2] < (item.tx.max_fee_per_gas, item.tx.max_priority_fee_per_gas)
+        return victim if cheaper else None
+
     def _hashes(self) -> set[bytes]:
         return {item.hash for item, _ in self.model.values()}
 
@@ -87,7 +104,10 @@ class PoolAgainstModel(RuleBasedStateMachine):
         elif sum(1 for s, _ in self.model if s == item.sender) >= self.max_per_sender:
             expected = PoolFull
         elif len(self.model) >= self.max_transactions:
-            expected = PoolFull
+            victim = self._evictable_for(item)
+            expected = PoolFull if victim is None else None
+            if victim is not None:
+                del self.model[victim]
         else:
             expected = None
         if expected is None:
@@ -254,14 +274,30 @@ def test_replacement_needs_a_ten_percent_bump_of_cap_and_tip(old, new, accepted:
         assert [item.hash for item in pool.transactions()] == [tx(0, 0, fee(old)).hash]
 
 
-def test_a_full_pool_refuses_new_transactions_but_takes_replacements() -> None:
+def test_a_full_pool_refuses_no_better_offer_but_takes_replacements() -> None:
     pool = Mempool(max_transactions=2, max_per_sender=5)
     pool.add(tx(0, 0), 0, RICH)
     pool.add(tx(1, 0), 0, RICH)
-    with pytest.raises(PoolFull, match="txpool is full: 2"):
+    with pytest.raises(PoolFull, match="txpool is full: 2 transactions waiting; offer more than"):
         pool.add(tx(2, 0), 0, RICH)
     pool.add(tx(0, 0, len(FEES) - 1), 0, RICH)
     assert len(pool) == 2
+
+
+def test_a_full_pool_evicts_the_cheapest_last_transaction_for_a_better_offer() -> None:
+    pool = Mempool(max_transactions=3, max_per_sender=5)
+    cheap, rich = 0, len(FEES) - 1
+    pool.add(tx(0, 0, cheap), 0, RICH)
+    pool.add(tx(0, 1, rich), 0, RICH)  # sender 0's last is rich: its cheap first one stays
+    pool.add(tx(1, 0, cheap), 0, RICH)
+    pool.add(tx(2, 0, rich), 0, RICH)
+    assert tx(1, 0, cheap).hash not in pool
+    assert {item.hash for item in pool.transactions()} == {
+        tx(0, 0, cheap).hash,
+        tx(0, 1, rich).hash,
+        tx(2, 0, rich).hash,
+    }
+    assert pool.committed_cost(address_of(SENDERS[1])) == 0
 
 
 def test_a_sender_cannot_fill_the_pool() -> None:
