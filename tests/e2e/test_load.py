@@ -96,11 +96,9 @@ def test_a_thousand_keep_alive_connections_while_transactions_flow() -> None:
                             "maxPriorityFeePerGas": 10**9,
                         }
                     )
-                    body = {"jsonrpc": "2.0", "id": nonce, "method": "eth_sendRawTransaction"}
-                    answer = client.post(
-                        node.rpc_url, json={**body, "params": [tx.raw_transaction.to_0x_hex()]}
-                    )
-                    receipts.append(answer.json()["result"])
+                    params = [tx.raw_transaction.to_0x_hex()]
+                    body = {"jsonrpc": "2.0", "id": nonce, "method": "eth_sendRawTransaction", "params": params}
+                    sent.append(client.post(node.rpc_url, json=body).json()["result"])
                     nonce += 1
 
         flow = threading.Thread(target=send_transactions)
