@@ -97,7 +97,7 @@ def test_a_thousand_keep_alive_connections_while_transactions_flow() -> None:
                         }
                     )
                     params = [tx.raw_transaction.to_0x_hex()]
-                    body = {"jsonrpc": "2.0", "id": nonce, "method": "eth_sendRawTransaction", "params": params}
+                    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": params}
                     sent.append(client.post(node.rpc_url, json=body).json()["result"])
                     nonce += 1
 
