@@ -226,3 +226,15 @@ def make_call_transaction(call: CallRequest, *, chain_id: int, nonce: int, gas: 
             access_list,
         )
     return SpoofTransaction(unsigned, from_=call.sender)
+
+
+def decode_recovered(raw: bytes, sender: Address) -> DecodedTransaction:
+    """A transaction `decode_signed_transaction` accepted before, with its known sender.
+
+    Only for bytes that came from the enclave: nothing is validated or recovered again.
+    """
+    tx = _builder.decode(raw)
+    tx.__dict__["sender"] = sender
+    if raw[0] < 0xC0:
+        tx.__dict__["hash"] = keccak(raw)
+    return DecodedTransaction(tx=tx, sender=sender, raw=raw)

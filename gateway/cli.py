@@ -129,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="ETH each dev account holds at genesis (default: %(default)s)",
     )
     dev.add_argument(
+        "--enclave",
+        choices=["process", "in-process"],
+        default="process",
+        help="run the enclave in its own OS process (the trust boundary) or in this one "
+        "(default: %(default)s)",
+    )
+    dev.add_argument(
         "--rate-limit",
         type=_positive_float,
         default=None,
@@ -176,6 +183,7 @@ def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
         genesis_alloc={a.address_bytes: GenesisAccount(balance=args.balance * WEI_PER_ETH) for a in accounts},
         dev_accounts=tuple(a.address_bytes for a in accounts),
         dev_mode=True,
+        enclave_mode=args.enclave,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.basicConfig(

@@ -14,10 +14,9 @@ from tqdm import tqdm
 
 from enclave.verification import VerificationReport, verify_ledger
 from ledger.backup import TargetNotEmpty, copy_ledger, row_counts
+from ledger.database import make_engine
 from ledger.store import LedgerStore
 from migrations import upgrade_to_head
-
-from .node import make_engine
 
 LEDGER_EPILOG = """\
 examples:

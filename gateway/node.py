@@ -8,19 +8,19 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import version
-
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.pool import StaticPool
+from typing import Literal
 
 from enclave.interface import EnclaveAPI
 from enclave.local import InProcessEnclave
+from enclave.process import EnclaveLaunch, EnclaveProcess
 from evm_runtime.chain import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, ChainParams, GenesisAccount
 from evm_runtime.exceptions import NotFound
 from evm_runtime.transactions import DecodedTransaction
 from evm_runtime.types import ZERO_ADDRESS, Address
+from ledger.database import is_in_memory, make_engine
 from ledger.mempool import Mempool
 from ledger.ordering import SoloOrdering
-from ledger.store import BlockRecord, LedgerStore, StoredBlock, configure_sqlite
+from ledger.store import BlockRecord, LedgerStore, StoredBlock
 from migrations import upgrade_to_head
 
 from .filters import FilterRegistry
@@ -30,6 +30,7 @@ from .params import BlockRef
 log = logging.getLogger(__name__)
 
 VERSION = version("conclave")
+ENCLAVE_WATCH_SECONDS = 1.0
 
 
 class ChainMismatch(Exception):
@@ -50,19 +51,9 @@ class NodeConfig:
     max_log_block_range: int = 100_000
     pool_size: int = 10_000
     dev_mode: bool = False
+    enclave_mode: Literal["in-process", "process"] = "in-process"
+    """Where the enclave runs: this process (tests, tools) or its own OS process (nodes)."""
     """Serve the dev-only methods (unlocked accounts, evm_*, anvil_*): `conclave dev` only."""
-
-
-def make_engine(database_url: str) -> Engine:
-    """An engine for `database_url`, with SQLite set up for durability (WAL, full sync)."""
-    if database_url in ("sqlite://", "sqlite:///:memory:"):
-        engine = create_engine(database_url, poolclass=StaticPool, connect_args={"check_same_thread": False})
-    elif database_url.startswith("sqlite"):
-        engine = create_engine(database_url)
-    else:
-        engine = create_engine(database_url, pool_pre_ping=True, pool_size=8, max_overflow=8)
-    configure_sqlite(engine)
-    return engine
 
 
 class Node:
@@ -74,7 +65,7 @@ class Node:
         self.engine = make_engine(config.database_url)
         upgrade_to_head(self.engine)
         self.store = LedgerStore(self.engine)
-        self.enclave: EnclaveAPI = InProcessEnclave(self.store, self.params, coinbase=config.coinbase)
+        self.enclave: EnclaveAPI = self._open_enclave()
         self.pool = Mempool(max_transactions=config.pool_size)
         self.filters = FilterRegistry()
         self.metrics = NodeMetrics()
@@ -90,8 +81,18 @@ class Node:
         )
         self._head: StoredBlock = self._load_head()
         self._task: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------
+
+    def _open_enclave(self) -> EnclaveAPI:
+        config = self.config
+        if config.enclave_mode == "in-process":
+            return InProcessEnclave(self.store, self.params, coinbase=config.coinbase)
+        if is_in_memory(config.database_url):
+            raise ValueError("an in-memory database cannot be shared with an enclave process")
+        launch = EnclaveLaunch(config.database_url, self.params, config.coinbase)
+        return EnclaveProcess(launch)  # type: ignore[return-value]
 
     def _ensure_genesis(self) -> None:
         settings = self.store.settings()
@@ -132,24 +133,39 @@ class Node:
         log.info("block %d %s: %d transactions", block.number, block.hash.hex(), len(block.transactions))
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self.ordering.run())
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self.ordering.run())
+        if isinstance(self.enclave, EnclaveProcess):
+            self._watchdog = loop.create_task(self._watch_enclave(self.enclave))
+
+    async def _watch_enclave(self, enclave: EnclaveProcess) -> None:
+        """Restart the enclave process soon after it dies, even while no call needs it."""
+        while True:
+            await asyncio.sleep(ENCLAVE_WATCH_SECONDS)
+            if not enclave.status()["alive"]:
+                await asyncio.to_thread(enclave.ensure_running)
 
     async def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         if self._task is not None:
             self._task.cancel()
             try:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        if isinstance(self.enclave, EnclaveProcess):
+            self.enclave.close()
         self.store.close()
         self.engine.dispose()
 
     def status(self) -> dict[str, object]:
         """Health and identity, as `/node/status` shows them."""
         ordering_failed = self._task is not None and self._task.done() and not self._task.cancelled()
+        enclave = self._enclave_status()
         head = self._head
         return {
-            "status": "unhealthy" if ordering_failed else "healthy",
+            "status": "unhealthy" if ordering_failed or enclave.get("alive") is False else "healthy",
             "version": VERSION,
             "chainId": self.params.chain_id,
             "latestBlock": {
@@ -158,8 +174,13 @@ class Node:
                 "timestamp": head.timestamp,
             },
             "pool": {"transactions": len(self.pool)},
-            "enclave": {"mode": "in-process", "measurement": "0x" + self.enclave.measurement.hex()},
+            "enclave": enclave,
         }
+
+    def _enclave_status(self) -> dict[str, object]:
+        if isinstance(self.enclave, EnclaveProcess):
+            return self.enclave.status()
+        return {"mode": "in-process", "measurement": "0x" + self.enclave.measurement.hex()}
 
     # -- reads ------------------------------------------------------------------------
 

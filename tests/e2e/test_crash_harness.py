@@ -3,8 +3,10 @@
 After every restart, every transaction whose receipt a client had received is there with
 the same receipt, the blocks link without a gap, and the node goes on taking
 transactions. At the end, `conclave ledger verify` replays the whole chain offline: every
-state root matches a clean replay. Runs on SQLite and PostgreSQL, 10 kills each (20 a
-run); `--long` makes it 100 each. The seed is printed; CONCLAVE_CRASH_SEED replays one.
+state root matches a clean replay. Runs on SQLite and PostgreSQL, 10 node kills each (20 a
+run), and 5 kills of the enclave process alone each, which the node must survive without
+restarting; `--long` makes them 100 each. The seed is printed; CONCLAVE_CRASH_SEED
+replays one.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from tests.support.artifacts import load_artifact
 from tests.support.devnode import DevNode, start_dev_node
 
 KILLS = 10
+ENCLAVE_KILLS = 5
 LONG_KILLS = 100
 SENDERS = 4
 BATCH = 8
@@ -132,37 +135,14 @@ def _deploy_probe(node: DevNode, account: LocalAccount) -> str:
     return str(receipt["contractAddress"])
 
 
-def test_kills_under_load_lose_nothing_a_client_saw(
-    database_url: str, request: pytest.FixtureRequest
-) -> None:
+def _seed(request: pytest.FixtureRequest, kills: int, long_kills: int) -> tuple[random.Random, int]:
     seed = int(os.environ.get("CONCLAVE_CRASH_SEED", random.randrange(2**32)))
-    kills = LONG_KILLS if request.config.getoption("--long") else KILLS
-    print(f"crash harness: seed {seed}, {kills} kills")
-    rng = random.Random(seed)
+    count = long_kills if request.config.getoption("--long") else kills
+    print(f"crash harness: seed {seed}, {count} kills")
+    return random.Random(seed), count
 
-    node = start_dev_node("--database-url", database_url)
-    load = Load([Account.from_key(a.key) for a in node.accounts[:SENDERS]], node.chain_id)
-    load.probe = _deploy_probe(node, Account.from_key(node.accounts[SENDERS].key))
-    for round_number in range(kills):
-        stop = threading.Event()
-        sender = threading.Thread(target=load.run, args=(node.rpc_url, stop))
-        sender.start()
-        time.sleep(rng.uniform(0.1, 1.2))
-        node.process.send_signal(signal.SIGKILL)
-        node.process.wait(timeout=10)
-        stop.set()
-        sender.join(timeout=30)
-        assert not sender.is_alive(), "the load thread did not stop"
 
-        node = start_dev_node("--database-url", database_url)
-        _check_seen_receipts(node, load.seen)
-        head = assert_chain_links(node) if round_number in (0, kills - 1) else None
-        if head is not None:
-            assert head >= 1
-    seen_before_end = len(load.seen)
-    assert seen_before_end > kills, f"only {seen_before_end} receipts were seen over {kills} rounds"
-    assert node.stop() == 0
-
+def _verify_offline(database_url: str, seen: int) -> None:
     verified = subprocess.run(
         conclave_command("ledger", "verify", "--database-url", database_url, "--json"),
         capture_output=True,
@@ -171,5 +151,75 @@ def test_kills_under_load_lose_nothing_a_client_saw(
     )
     report = json.loads(verified.stdout)
     assert verified.returncode == 0 and report["ok"], report["discrepancies"][:5]
-    assert report["transactions"] >= seen_before_end
-    print(f"crash harness: {len(load.seen)} receipts seen, {report['blocks']} blocks verified by replay")
+    assert report["transactions"] >= seen
+    print(f"crash harness: {seen} receipts seen, {report['blocks']} blocks verified by replay")
+
+
+def _start_load(node: DevNode, load: Load) -> tuple[threading.Thread, threading.Event]:
+    stop = threading.Event()
+    sender = threading.Thread(target=load.run, args=(node.rpc_url, stop))
+    sender.start()
+    return sender, stop
+
+
+def _stop_load(sender: threading.Thread, stop: threading.Event) -> None:
+    stop.set()
+    sender.join(timeout=30)
+    assert not sender.is_alive(), "the load thread did not stop"
+
+
+def _loaded_node(database_url: str) -> tuple[DevNode, Load]:
+    node = start_dev_node("--database-url", database_url)
+    load = Load([Account.from_key(a.key) for a in node.accounts[:SENDERS]], node.chain_id)
+    load.probe = _deploy_probe(node, Account.from_key(node.accounts[SENDERS].key))
+    return node, load
+
+
+def test_node_kills_under_load_lose_nothing_a_client_saw(
+    database_url: str, request: pytest.FixtureRequest
+) -> None:
+    rng, kills = _seed(request, KILLS, LONG_KILLS)
+    node, load = _loaded_node(database_url)
+    for round_number in range(kills):
+        sender, stop = _start_load(node, load)
+        time.sleep(rng.uniform(0.1, 1.2))
+        node.process.send_signal(signal.SIGKILL)
+        node.process.wait(timeout=10)
+        _stop_load(sender, stop)
+
+        node = start_dev_node("--database-url", database_url)
+        _check_seen_receipts(node, load.seen)
+        if round_number in (0, kills - 1):
+            assert assert_chain_links(node) >= 1
+    assert len(load.seen) > kills, f"only {len(load.seen)} receipts were seen over {kills} rounds"
+    assert node.stop() == 0
+    _verify_offline(database_url, len(load.seen))
+
+
+def test_enclave_kills_under_load_lose_nothing_and_the_node_goes_on(
+    database_url: str, request: pytest.FixtureRequest
+) -> None:
+    rng, kills = _seed(request, ENCLAVE_KILLS, LONG_KILLS)
+    node, load = _loaded_node(database_url)
+    status_url = node.rpc_url.rstrip("/") + "/node/status"
+    sender, stop = _start_load(node, load)
+    try:
+        for round_number in range(kills):
+            time.sleep(rng.uniform(0.1, 1.0))
+            enclave = httpx.get(status_url, timeout=10).json()["enclave"]
+            os.kill(enclave["pid"], signal.SIGKILL)
+            deadline = time.monotonic() + 20
+            while httpx.get(status_url, timeout=10).json()["enclave"]["restarts"] <= round_number:
+                assert time.monotonic() < deadline, "the node did not restart its enclave"
+                time.sleep(0.05)
+    finally:
+        _stop_load(sender, stop)
+    _check_seen_receipts(node, load.seen)
+    assert_chain_links(node)
+    before = len(load.seen)
+    sender, stop = _start_load(node, load)
+    time.sleep(1.0)
+    _stop_load(sender, stop)
+    assert len(load.seen) > before, "no transaction went through after the enclave kills"
+    assert node.stop() == 0
+    _verify_offline(database_url, len(load.seen))

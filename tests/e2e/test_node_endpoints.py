@@ -21,8 +21,9 @@ def test_status_reports_health_head_and_measurement(node: DevNode, w3: Web3) -> 
     assert status["status"] == "healthy"
     assert status["chainId"] == node.chain_id
     assert status["latestBlock"]["number"] <= w3.eth.block_number
-    assert status["enclave"]["mode"] == "in-process"
-    assert len(bytes.fromhex(status["enclave"]["measurement"][2:])) == 32
+    enclave = status["enclave"]
+    assert enclave["mode"] == "process" and enclave["alive"] is True and enclave["restarts"] == 0
+    assert len(bytes.fromhex(enclave["measurement"][2:])) == 32
 
 
 def test_metrics_are_prometheus_text_and_count_work(node: DevNode, w3: Web3) -> None:

@@ -42,6 +42,17 @@ EXTENSIONS: dict[str, dict[str, Any]] = {
     "web3_sha3": {"$ref": "urn:execution-apis:components#/components/schemas/hash32"},
     "net_listening": {"type": "boolean"},
     "net_peerCount": {"$ref": "urn:execution-apis:components#/components/schemas/uint"},
+    # Proof-of-work methods the spec dropped, answered as a post-merge node does.
+    "eth_mining": {"type": "boolean"},
+    "eth_hashrate": {"$ref": "urn:execution-apis:components#/components/schemas/uint"},
+    "eth_getUncleCountByBlockHash": {
+        "oneOf": [{"$ref": "urn:execution-apis:components#/components/schemas/uint"}, {"type": "null"}]
+    },
+    "eth_getUncleCountByBlockNumber": {
+        "oneOf": [{"$ref": "urn:execution-apis:components#/components/schemas/uint"}, {"type": "null"}]
+    },
+    "eth_getUncleByBlockHashAndIndex": {"type": "null"},
+    "eth_getUncleByBlockNumberAndIndex": {"type": "null"},
     # geth's one-line summaries, keyed like txpool_content: sender, then decimal nonce.
     "txpool_inspect": {
         "type": "object",
@@ -300,6 +311,13 @@ def _cases() -> list[tuple[str, str, Callable[[SimpleNamespace], list[Any]]]]:
         ("pending", "eth_getFilterChanges", lambda w: [w.filters["pending"]]),
         ("logs", "eth_getFilterLogs", lambda w: [w.filters["logs"]]),
         ("installed", "eth_uninstallFilter", lambda w: [w.new_filter()]),
+        ("plain", "eth_mining", lambda w: []),
+        ("plain", "eth_hashrate", lambda w: []),
+        ("known", "eth_getUncleCountByBlockHash", lambda w: [w.block_hash]),
+        ("unknown", "eth_getUncleCountByBlockHash", lambda w: [UNKNOWN_HASH]),
+        ("known", "eth_getUncleCountByBlockNumber", lambda w: [w.block_number]),
+        ("unknown-uncle", "eth_getUncleByBlockHashAndIndex", lambda w: [w.block_hash, "0x0"]),
+        ("unknown-uncle", "eth_getUncleByBlockNumberAndIndex", lambda w: [w.block_number, "0x0"]),
         ("plain", "txpool_status", lambda w: []),
         ("plain", "txpool_content", lambda w: []),
         ("plain", "txpool_inspect", lambda w: []),

@@ -9,8 +9,9 @@ from sqlalchemy import Engine
 
 from enclave.verification import verify_ledger
 from evm_runtime.chain import GenesisAccount
-from gateway.node import Node, NodeConfig, make_engine
+from gateway.node import Node, NodeConfig
 from ledger.backup import TargetNotEmpty, copy_ledger, row_counts
+from ledger.database import make_engine
 from ledger.store import LedgerStore
 from migrations import upgrade_to_head
 from tests.evm_runtime.chainkit import ACCOUNTS, CHAIN_ID, ETHER, address_of, recipient, sign

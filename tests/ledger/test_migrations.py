@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
-from gateway.node import make_engine
+from ledger.database import make_engine
 from ledger.models import Base
 from migrations import alembic_config, upgrade_to_head
 

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from evm_runtime.types import Address, ExecutedTransaction, Hash32, LogRecord
-from gateway.node import make_engine
+from ledger.database import make_engine
 from ledger.models import Block, Log, Receipt, StateNode, Transaction
 from ledger.store import BlockRecord, LedgerStore, LogQuery
 from migrations import upgrade_to_head

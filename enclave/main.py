@@ -1,0 +1,99 @@
+"""The enclave process: `python -m enclave.main`, spoken to in frames on stdin and stdout.
+
+It opens the ledger database itself (to read state and blocks; it never writes them),
+runs an `InProcessEnclave`, and answers the host's calls one at a time
+(`enclave.messages`). Anything it logs goes to stderr: stdout carries frames only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from typing import IO, Any
+
+from evm_runtime.chain import ChainParams
+from evm_runtime.exceptions import ConclaveError
+from evm_runtime.types import Address
+from ledger.database import make_engine
+from ledger.store import LedgerStore
+
+from .local import InProcessEnclave
+from .messages import (
+    CALL,
+    HELLO,
+    METHODS,
+    PROTOCOL_VERSION,
+    RESULT,
+    EnclaveFacts,
+    ProtocolError,
+    failure,
+    read_frame,
+    write_frame,
+)
+
+log = logging.getLogger(__name__)
+
+
+def serve(enclave: InProcessEnclave, inbox: IO[bytes], outbox: IO[bytes]) -> None:
+    """Answer HELLO, then every call, until the host closes the channel."""
+    hello = read_frame(inbox)
+    if hello != [HELLO, PROTOCOL_VERSION]:
+        write_frame(
+            outbox, failure(ProtocolError(f"expected HELLO of protocol {PROTOCOL_VERSION}, got {hello!r}"))
+        )
+        return
+    facts = EnclaveFacts(PROTOCOL_VERSION, enclave.params, enclave.measurement, os.getpid())
+    write_frame(outbox, [RESULT, facts])
+    while True:
+        try:
+            message = read_frame(inbox)
+            write_frame(outbox, _answer(enclave, message))
+        except (EOFError, BrokenPipeError):
+            return  # the host has gone: so does its enclave
+
+
+def _answer(enclave: InProcessEnclave, message: Any) -> list[Any]:
+    try:
+        if not (isinstance(message, list) and len(message) == 3 and message[0] == CALL):
+            raise ProtocolError("expected [CALL, method, args]")
+        _, method, args = message
+        if method not in METHODS:
+            raise ProtocolError(f"{method!r} is not an enclave call")
+        return [RESULT, getattr(enclave, method)(*args)]
+    except Exception as error:
+        if not isinstance(error, (ProtocolError, ConclaveError)):
+            log.exception("enclave call failed")
+        return failure(error)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m enclave.main", description=__doc__)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--chain-id", type=int, required=True)
+    parser.add_argument("--gas-limit", type=int, required=True)
+    parser.add_argument("--coinbase", default="00" * 20, help="hex, without 0x")
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), stream=sys.stderr, format="enclave %(levelname)s: %(message)s"
+    )
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the host, which closes the channel
+    inbox, outbox = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but frames may reach the channel
+    engine = make_engine(args.database_url)
+    store = LedgerStore(engine)
+    params = ChainParams(chain_id=args.chain_id, gas_limit=args.gas_limit)
+    enclave = InProcessEnclave(store, params, coinbase=Address(bytes.fromhex(args.coinbase)))
+    try:
+        serve(enclave, inbox, outbox)
+    finally:
+        store.close()
+        engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

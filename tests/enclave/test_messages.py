@@ -1,0 +1,147 @@
+"""The host–enclave messages: values round-trip exactly, nothing else crosses."""
+
+from __future__ import annotations
+
+import io
+
+import cbor2
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from enclave.messages import (
+    DATACLASS_TAG,
+    MAX_FRAME_BYTES,
+    METHODS,
+    EnclaveFailure,
+    ProtocolError,
+    decode,
+    encode,
+    failure,
+    raise_failure,
+    read_frame,
+    write_frame,
+)
+from evm_runtime.exceptions import ExecutionReverted, NonceTooLow
+from evm_runtime.transactions import CallRequest
+from evm_runtime.types import Address, ExecutedTransaction, Hash32, LogRecord
+from ledger.ordering import ExecutionResult
+from ledger.store import BlockRecord
+from tests.evm_runtime.chainkit import ACCOUNTS, decoded
+
+_plain = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.binary(max_size=40) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.binary(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(_plain)
+def test_plain_values_round_trip(value: object) -> None:
+    assert decode(encode(value)) == value
+
+
+@given(st.integers(min_value=0, max_value=2**256), st.binary(max_size=200))
+def test_call_requests_round_trip_with_big_integers(value: int, payload: bytes) -> None:
+    call = CallRequest(sender=Address(b"\x01" * 20), to=None, gas=30_000_000, value=value, data=payload)
+    assert decode(encode(call)) == call
+
+
+def test_blocks_and_execution_results_round_trip() -> None:
+    log = LogRecord(address=Address(b"\x02" * 20), topics=(b"\x03" * 32,), data=b"x", log_index=0)
+    executed = ExecutedTransaction(
+        hash=Hash32(b"\x04" * 32),
+        raw=b"raw",
+        sender=Address(b"\x05" * 20),
+        to=None,
+        nonce=0,
+        index=0,
+        tx_type=2,
+        status=1,
+        gas_used=21_000,
+        cumulative_gas_used=21_000,
+        effective_gas_price=2**70,
+        contract_address=Address(b"\x06" * 20),
+        logs=(log,),
+        logs_bloom=bytes(256),
+        receipt_rlp=b"receipt",
+    )
+    block = BlockRecord(
+        number=1,
+        hash=Hash32(b"\x07" * 32),
+        parent_hash=Hash32(b"\x08" * 32),
+        header=b"header",
+        timestamp=1_000,
+        transactions=(executed,),
+        state_writes={b"\x09" * 32: b"node"},
+    )
+    transaction = decoded(ACCOUNTS[0], nonce=3, value=9)
+    result = decode(encode(ExecutionResult(block=block, dropped=((transaction, "nonce too low"),))))
+    assert result.block == block and isinstance(result.block.state_writes, dict)
+    [(again, reason)] = result.dropped
+    assert (again.raw, again.sender, again.hash, again.nonce, reason) == (
+        transaction.raw,
+        transaction.sender,
+        transaction.hash,
+        3,
+        "nonce too low",
+    )
+
+
+@pytest.mark.parametrize(
+    "module, name",
+    [
+        ("os", "system"),
+        ("subprocess", "Popen"),
+        ("evm_runtime.types", "Address"),
+        ("gateway.node", "NodeConfig"),
+    ],
+)
+def test_only_conclave_dataclasses_of_the_enclave_packages_cross(module: str, name: str) -> None:
+    with pytest.raises(ProtocolError):
+        decode(cbor2.dumps(cbor2.CBORTag(DATACLASS_TAG, [module, name, []])))
+
+
+def test_objects_that_are_not_plain_data_do_not_cross() -> None:
+    with pytest.raises(TypeError, match="cannot cross"):
+        encode(object())
+
+
+def test_garbage_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError):
+        decode(b"\xff\xff\xff")
+
+
+def test_domain_errors_cross_with_their_type_and_data() -> None:
+    with pytest.raises(ExecutionReverted) as reverted:
+        raise_failure(*decode(encode(failure(ExecutionReverted("execution reverted: no", b"\x08\xc3"))))[1:])
+    assert reverted.value.data == b"\x08\xc3" and str(reverted.value) == "execution reverted: no"
+    with pytest.raises(NonceTooLow, match="nonce too low"):
+        raise_failure(*failure(NonceTooLow("nonce too low"))[1:])
+
+
+def test_other_errors_arrive_as_enclave_failures() -> None:
+    with pytest.raises(EnclaveFailure, match="KeyError"):
+        raise_failure(*failure(KeyError("x"))[1:])
+
+
+def test_frames_round_trip_and_a_closed_channel_is_eof() -> None:
+    stream = io.BytesIO()
+    write_frame(stream, ["call", "balance", [b"\x01" * 20, 3]])
+    write_frame(stream, ["result", 10**30])
+    stream.seek(0)
+    assert read_frame(stream) == ["call", "balance", [b"\x01" * 20, 3]]
+    assert read_frame(stream) == ["result", 10**30]
+    with pytest.raises(EOFError):
+        read_frame(stream)
+
+
+def test_an_oversized_frame_is_refused_before_reading_it() -> None:
+    stream = io.BytesIO((MAX_FRAME_BYTES + 1).to_bytes(4, "big") + b"\x00")
+    with pytest.raises(ProtocolError, match="exceeds"):
+        read_frame(stream)
+
+
+def test_the_calls_are_the_enclave_interface() -> None:
+    assert {"admit", "execute", "committed", "call", "estimate_gas", "balance"} <= METHODS
+    assert "params" not in METHODS and "measurement" not in METHODS
