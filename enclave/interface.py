@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from evm_runtime.chain import ChainParams, GenesisAccount
@@ -10,6 +11,15 @@ from evm_runtime.transactions import CallRequest, DecodedTransaction
 from evm_runtime.types import Address
 from ledger.ordering import ExecutionResult
 from ledger.store import BlockRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A transaction the enclave accepted, with its sender's nonce and balance at the head."""
+
+    transaction: DecodedTransaction
+    account_nonce: int
+    balance: int
 
 
 class EnclaveAPI(Protocol):
@@ -25,12 +35,15 @@ class EnclaveAPI(Protocol):
     def create_genesis(self, alloc: Mapping[Address, GenesisAccount], timestamp: int) -> BlockRecord:
         """The genesis block over `alloc` (not yet stored)."""
 
-    def admit(self, raw: bytes) -> DecodedTransaction:
+    def admit(self, raw: bytes) -> Admitted:
         """Decode and check a signed transaction against the latest state."""
 
     # -- ordering (ledger.ordering.BlockExecutor) -------------------------------------
 
     def account_nonce(self, address: Address) -> int: ...
+
+    def account_nonces(self, addresses: Sequence[Address]) -> list[int]:
+        """The latest nonces of `addresses`, in one call."""
 
     def next_base_fee(self) -> int: ...
 

@@ -31,6 +31,7 @@ from ledger.ordering import ExecutionResult
 from ledger.store import MAX_ANCESTORS, BlockRecord, LedgerStore
 
 from .attestation import measure_enclave
+from .interface import Admitted
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,6 +56,7 @@ class InProcessEnclave:
         self._ancestors: deque[Hash32] = deque(maxlen=MAX_ANCESTORS + 1)
         self._head_state: StateAPI | None = None
         self._measurement = measure_enclave(PROJECT_ROOT)
+        self._last_executed: tuple[Hash32, dict[bytes, bytes]] = (Hash32(b""), {})
 
     @property
     def params(self) -> ChainParams:
@@ -109,22 +111,27 @@ class InProcessEnclave:
 
     # -- admission --------------------------------------------------------------------
 
-    def admit(self, raw: bytes) -> DecodedTransaction:
+    def admit(self, raw: bytes) -> Admitted:
         decoded = decode_signed_transaction(raw, self._params.chain_id)
         state = self._latest_state()
+        nonce, balance = state.get_nonce(decoded.sender), state.get_balance(decoded.sender)
         check_admissible(
             decoded,
-            account_nonce=state.get_nonce(decoded.sender),
-            balance=state.get_balance(decoded.sender),
+            account_nonce=nonce,
+            balance=balance,
             base_fee=self.next_base_fee(),
             block_gas_limit=self._params.gas_limit,
         )
-        return decoded
+        return Admitted(decoded, nonce, balance)
 
     # -- ordering -------------------------------------------------------------------------
 
     def account_nonce(self, address: Address) -> int:
         return self._latest_state().get_nonce(address)
+
+    def account_nonces(self, addresses: Sequence[Address]) -> list[int]:
+        state = self._latest_state()
+        return [state.get_nonce(address) for address in addresses]
 
     def next_base_fee(self) -> int:
         return next_base_fee(self._head_header())
@@ -149,11 +156,19 @@ class InProcessEnclave:
             transactions=built.transactions,
             state_writes=built.state_writes,
         )
+        self._last_executed = (built.hash, built.state_writes)
         return ExecutionResult(block=record, dropped=built.dropped)
 
     def committed(self, block: BlockRecord) -> None:
-        if block.state_writes:
-            self._cache.absorb(block.state_writes)
+        """`block` is stored: it is the new head. Its state writes warm the node cache; a
+        record without them (an enclave in another process gets a slim one) uses the
+        writes of the block this enclave executed last, if that is the one."""
+        writes = block.state_writes
+        if writes is None and self._last_executed[0] == block.hash:
+            writes = self._last_executed[1]
+        self._last_executed = (Hash32(b""), {})
+        if writes:
+            self._cache.absorb(writes)
         self._head = decode_header(block.header)
         self._ancestors.append(block.hash)
         self._head_state = None

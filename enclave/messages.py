@@ -12,9 +12,10 @@ One call is answered before the next is sent. Values are plain data: None, boole
 integers of any size, bytes, text, arrays, maps, and the dataclasses of Conclave's own
 packages (tag `DATACLASS_TAG`: [module, name, field values]). A `DecodedTransaction`
 crosses as its raw bytes and sender (tag `TRANSACTION_TAG`) and is rebuilt on arrival
-without recovering the sender again. Errors cross as the name of a `ConclaveError`
-subclass and are raised again as that class on the other side; any other error of the
-enclave arrives as `EnclaveFailure`.
+without recovering the sender again; each side remembers the transactions it sent or got
+last, so one that crosses back (admitted, then executed) is not decoded again. Errors
+cross as the name of a `ConclaveError` subclass and are raised again as that class on the
+other side; any other error of the enclave arrives as `EnclaveFailure`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from __future__ import annotations
 import dataclasses
 import struct
 import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any
@@ -40,6 +43,7 @@ MAX_FRAME_BYTES = 256 * 1024 * 1024
 HELLO, CALL, RESULT, FAILURE = "hello", "call", "result", "failure"
 DATACLASS_TAG = 40_000
 TRANSACTION_TAG = 40_001
+RECENT_TRANSACTIONS = 16_384
 TRUSTED_PACKAGES = ("evm_runtime", "ledger", "enclave", "governance")
 """The packages whose dataclasses may cross (the enclave's plain-data types)."""
 
@@ -70,8 +74,37 @@ class EnclaveFacts:
 # -- values -------------------------------------------------------------------------------
 
 
+class _RecentTransactions:
+    """The last transactions that crossed, by raw bytes (bounded, least recent dropped)."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._by_raw: OrderedDict[bytes, DecodedTransaction] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, decoded: DecodedTransaction) -> None:
+        with self._lock:
+            self._by_raw[decoded.raw] = decoded
+            self._by_raw.move_to_end(decoded.raw)
+            if len(self._by_raw) > self._capacity:
+                self._by_raw.popitem(last=False)
+
+    def rebuild(self, raw: bytes, sender: Address) -> DecodedTransaction:
+        with self._lock:
+            known = self._by_raw.get(raw)
+        if known is not None and known.sender == sender:
+            return known
+        decoded = decode_recovered(raw, sender)
+        self.remember(decoded)
+        return decoded
+
+
+_recent = _RecentTransactions(RECENT_TRANSACTIONS)
+
+
 def _encode_default(encoder: cbor2.CBOREncoder, value: Any) -> None:
     if isinstance(value, DecodedTransaction):
+        _recent.remember(value)
         encoder.encode(cbor2.CBORTag(TRANSACTION_TAG, [value.raw, value.sender]))
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         cls = type(value)
@@ -100,7 +133,7 @@ def _dataclass_of(module: str, name: str) -> type:
 def _decode_tag(tag: cbor2.CBORTag, *_: Any) -> Any:
     if tag.tag == TRANSACTION_TAG:
         raw, sender = tag.value
-        return decode_recovered(raw, Address(sender))
+        return _recent.rebuild(raw, Address(sender))
     if tag.tag == DATACLASS_TAG:
         module, name, fields = tag.value
         return _dataclass_of(module, name)(*(_thawed(field) for field in fields))

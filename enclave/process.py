@@ -14,11 +14,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from evm_runtime.chain import ChainParams
 from evm_runtime.types import ZERO_ADDRESS, Address
+from ledger.store import BlockRecord
 
 from .messages import (
     CALL,
@@ -183,6 +184,10 @@ class EnclaveProcess:
                 raise ProtocolError(f"unexpected answer from the enclave: {reply!r}")
             return reply
         raise AssertionError("unreachable")
+
+    def committed(self, block: BlockRecord) -> None:
+        """Tell the enclave `block` is stored, without sending back what it produced."""
+        self.invoke("committed", replace(block, transactions=(), state_writes=None))
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name in METHODS:

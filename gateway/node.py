@@ -15,7 +15,6 @@ from enclave.local import InProcessEnclave
 from enclave.process import EnclaveLaunch, EnclaveProcess
 from evm_runtime.chain import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, ChainParams, GenesisAccount
 from evm_runtime.exceptions import NotFound
-from evm_runtime.transactions import DecodedTransaction
 from evm_runtime.types import ZERO_ADDRESS, Address
 from ledger.database import is_in_memory, make_engine
 from ledger.mempool import Mempool
@@ -225,9 +224,9 @@ class Node:
 
     def send_raw_transaction(self, raw: bytes) -> bytes:
         """Admit a signed transaction into the pool; return its hash."""
-        decoded: DecodedTransaction = self.enclave.admit(raw)
-        sender, head = decoded.sender, self._head.number
-        self.pool.add(decoded, self.enclave.account_nonce(sender), self.enclave.balance(sender, head))
+        admitted = self.enclave.admit(raw)
+        decoded = admitted.transaction
+        self.pool.add(decoded, admitted.account_nonce, admitted.balance)
         self.filters.on_pending(decoded.hash)
         self.ordering.notify()
         return decoded.hash

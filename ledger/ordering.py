@@ -39,7 +39,7 @@ class ExecutionResult:
 class BlockExecutor(Protocol):
     """What the ordering service needs from execution (the enclave implements it)."""
 
-    def account_nonce(self, address: Address) -> int: ...
+    def account_nonces(self, addresses: Sequence[Address]) -> list[int]: ...
 
     def next_base_fee(self) -> int: ...
 
@@ -73,9 +73,13 @@ class SoloOrdering:
         """A transaction was admitted: seal soon (unless blocks are timed)."""
         self._wake.set()
 
+    def _nonces_of(self, senders: Sequence[Address]) -> Callable[[Address], int]:
+        """The latest nonces of `senders`, asked of the executor in one call."""
+        return dict(zip(senders, self._executor.account_nonces(senders), strict=True)).__getitem__
+
     def seal(self, *, allow_empty: bool = False) -> BlockRecord | None:
         """Seal the ready transactions into one block; None if there was nothing to seal."""
-        batch = self._pool.ready(self._executor.account_nonce, self._executor.next_base_fee())
+        batch = self._pool.ready(self._nonces_of(self._pool.senders()), self._executor.next_base_fee())
         if not batch and not allow_empty:
             return None
         result = self._executor.execute(batch, int(self._clock()))
@@ -85,9 +89,10 @@ class SoloOrdering:
         for decoded, reason in result.dropped:
             log.info("dropped transaction %s: %s", decoded.hash.hex(), reason)
         self._pool.remove(decoded.hash for decoded, _ in result.dropped)
-        senders = [tx.sender for tx in result.block.transactions]
-        senders += [decoded.sender for decoded, _ in result.dropped]
-        self._pool.prune_stale(senders, self._executor.account_nonce)
+        touched = [tx.sender for tx in result.block.transactions]
+        touched += [decoded.sender for decoded, _ in result.dropped]
+        senders = list(dict.fromkeys(touched))
+        self._pool.prune_stale(senders, self._nonces_of(senders))
         self._on_block(result.block)
         return result.block
 

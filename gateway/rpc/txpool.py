@@ -22,7 +22,9 @@ PoolGroup = dict[Address, dict[int, DecodedTransaction]]
 
 
 def _pool_groups(node: Node) -> tuple[PoolGroup, PoolGroup]:
-    return node.pool.by_readiness(node.enclave.account_nonce)
+    senders = node.pool.senders()
+    nonces = dict(zip(senders, node.enclave.account_nonces(senders), strict=True))
+    return node.pool.by_readiness(nonces.__getitem__)
 
 
 def _summary(decoded: DecodedTransaction) -> str:
