@@ -22,6 +22,17 @@ class Admitted:
     balance: int
 
 
+@dataclass(frozen=True, slots=True)
+class NodeKeys:
+    """The public side of the enclave's keys."""
+
+    address: Address
+    """The validator address: the Ethereum address of the node's identity key."""
+    public_key: bytes
+    attestation_root: bytes
+    """The public key of the attestation root that certifies this node's platform."""
+
+
 class EnclaveAPI(Protocol):
     """Everything the host may ask of the trusted side."""
 
@@ -31,6 +42,11 @@ class EnclaveAPI(Protocol):
     @property
     def measurement(self) -> bytes:
         """The measurement of the enclave code that runs (see `enclave.attestation`)."""
+
+    def node_keys(self) -> NodeKeys: ...
+
+    def quote(self, report_data: bytes) -> bytes:
+        """An attestation quote binding the measurement, the node key and `report_data`."""
 
     def create_genesis(self, alloc: Mapping[Address, GenesisAccount], timestamp: int) -> BlockRecord:
         """The genesis block over `alloc` (not yet stored)."""

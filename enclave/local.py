@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from evm_runtime.chain import (
     make_genesis,
     next_base_fee,
 )
-from evm_runtime.exceptions import NotFound
+from evm_runtime.exceptions import InvalidRequest, NotFound
 from evm_runtime.state_db import NodeCache
 from evm_runtime.transactions import (
     CallRequest,
@@ -30,8 +31,9 @@ from evm_runtime.types import ZERO_ADDRESS, Address, Hash32
 from ledger.ordering import ExecutionResult
 from ledger.store import MAX_ANCESTORS, BlockRecord, LedgerStore
 
-from .attestation import measure_enclave
-from .interface import Admitted
+from .attestation import REPORT_DATA_BYTES, make_quote, measure_enclave
+from .interface import Admitted, NodeKeys
+from .keystore import open_keystore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +48,11 @@ class InProcessEnclave:
         *,
         coinbase: Address = ZERO_ADDRESS,
         cache_entries: int | None = None,
+        keys_dir: Path | None = None,
+        renew_foreign_keys: bool = False,
     ) -> None:
+        """`keys_dir` keeps the sealed node key and ledger secrets (None: new ones in memory);
+        `renew_foreign_keys` lets a dev node start over when they were sealed by other code."""
         self._store = store
         self._params = params
         self._coinbase = coinbase
@@ -56,6 +62,7 @@ class InProcessEnclave:
         self._ancestors: deque[Hash32] = deque(maxlen=MAX_ANCESTORS + 1)
         self._head_state: StateAPI | None = None
         self._measurement = measure_enclave(PROJECT_ROOT)
+        self._keys = open_keystore(keys_dir, self._measurement, renew_foreign=renew_foreign_keys)
         self._last_executed: tuple[Hash32, dict[bytes, bytes]] = (Hash32(b""), {})
 
     @property
@@ -65,6 +72,21 @@ class InProcessEnclave:
     @property
     def measurement(self) -> bytes:
         return self._measurement
+
+    # -- identity and attestation --------------------------------------------------------
+
+    def node_keys(self) -> NodeKeys:
+        identity = self._keys.identity
+        return NodeKeys(identity.address, identity.public_key, self._keys.attestation_root)
+
+    def quote(self, report_data: bytes) -> bytes:
+        if len(report_data) > REPORT_DATA_BYTES:
+            raise InvalidRequest(f"report data has at most {REPORT_DATA_BYTES} bytes, got {len(report_data)}")
+        identity = self._keys.identity
+        issued_at = int(time.time())
+        return make_quote(
+            self._keys.platform, self._measurement, identity.public_key, report_data, issued_at
+        ).encode()
 
     # -- genesis and head -----------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import IO, Any
 
 from evm_runtime.chain import ChainParams
@@ -75,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chain-id", type=int, required=True)
     parser.add_argument("--gas-limit", type=int, required=True)
     parser.add_argument("--coinbase", default="00" * 20, help="hex, without 0x")
+    parser.add_argument("--keys-dir", type=Path, default=None, help="where the sealed keys are kept")
+    parser.add_argument(
+        "--renew-foreign-keys", action="store_true", help="dev: new keys if sealed by other code"
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -86,7 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     engine = make_engine(args.database_url)
     store = LedgerStore(engine)
     params = ChainParams(chain_id=args.chain_id, gas_limit=args.gas_limit)
-    enclave = InProcessEnclave(store, params, coinbase=Address(bytes.fromhex(args.coinbase)))
+    enclave = InProcessEnclave(
+        store,
+        params,
+        coinbase=Address(bytes.fromhex(args.coinbase)),
+        keys_dir=args.keys_dir,
+        renew_foreign_keys=args.renew_foreign_keys,
+    )
     try:
         serve(enclave, inbox, outbox)
     finally:

@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from evm_runtime.chain import ChainParams
@@ -48,9 +49,13 @@ class EnclaveLaunch:
     database_url: str
     params: ChainParams
     coinbase: Address = ZERO_ADDRESS
+    keys_dir: Path | None = None
+    renew_foreign_keys: bool = False
     log_level: str = "warning"
 
     def command(self) -> list[str]:
+        keys = [] if self.keys_dir is None else ["--keys-dir", str(self.keys_dir)]
+        renew = ["--renew-foreign-keys"] if self.renew_foreign_keys else []
         return [
             sys.executable,
             "-m",
@@ -65,6 +70,8 @@ class EnclaveLaunch:
             self.coinbase.hex(),
             "--log-level",
             self.log_level,
+            *keys,
+            *renew,
         ]
 
 

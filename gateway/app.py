@@ -9,10 +9,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from evm_runtime.exceptions import InvalidRequest
+
 from .errors import INVALID_REQUEST, LIMIT_EXCEEDED, RpcError
 from .jsonrpc import DEFAULT_LIMITS, Limits, handle_body
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .node import Node
+from .params import data as parse_data
 from .rate_limit import ClientRateLimiter, RateLimit
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -111,6 +114,18 @@ def create_app(
     async def node_status(request: Request) -> JSONResponse:
         status = request.app.state.node.status()
         return JSONResponse(status, status_code=200 if status["status"] == "healthy" else 503)
+
+    @app.get("/node/quote")
+    async def node_quote(request: Request, reportData: str = "0x") -> JSONResponse:  # noqa: N803
+        """An attestation quote of this node's enclave over `reportData` (hex, at most 64 bytes)."""
+        try:
+            report_data = parse_data(reportData)
+        except ValueError as exc:
+            return JSONResponse({"error": f"reportData: {exc}"}, status_code=400)
+        try:
+            return JSONResponse(request.app.state.node.quote(report_data))
+        except InvalidRequest as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:

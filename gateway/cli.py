@@ -19,6 +19,7 @@ from platformdirs import user_data_dir
 from evm_runtime.chain import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, GenesisAccount
 
 from .app import create_app
+from .attest_cli import add_attest_command
 from .dev_accounts import DEFAULT_BALANCE_ETH, DEFAULT_COUNT, TEST_MNEMONIC, WEI_PER_ETH, derive_accounts
 from .ledger_cli import add_ledger_commands
 from .node import ChainMismatch, Node, NodeConfig
@@ -146,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     dev.set_defaults(run=run_dev)
     add_ledger_commands(commands, default_data_dir())
+    add_attest_command(commands)
     return parser
 
 
@@ -184,6 +186,7 @@ def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
         dev_accounts=tuple(a.address_bytes for a in accounts),
         dev_mode=True,
         enclave_mode=args.enclave,
+        enclave_dir=None if args.database_url else data_dir / "enclave",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.basicConfig(

@@ -8,7 +8,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import version
+from pathlib import Path
 from typing import Literal
+
+from eth_utils import to_checksum_address
 
 from enclave.interface import EnclaveAPI
 from enclave.local import InProcessEnclave
@@ -51,6 +54,8 @@ class NodeConfig:
     pool_size: int = 10_000
     dev_mode: bool = False
     enclave_mode: Literal["in-process", "process"] = "in-process"
+    enclave_dir: Path | None = None
+    """Where the enclave keeps its sealed keys (None: new keys in memory at every start)."""
     """Where the enclave runs: this process (tests, tools) or its own OS process (nodes)."""
     """Serve the dev-only methods (unlocked accounts, evm_*, anvil_*): `conclave dev` only."""
 
@@ -87,10 +92,22 @@ class Node:
     def _open_enclave(self) -> EnclaveAPI:
         config = self.config
         if config.enclave_mode == "in-process":
-            return InProcessEnclave(self.store, self.params, coinbase=config.coinbase)
+            return InProcessEnclave(
+                self.store,
+                self.params,
+                coinbase=config.coinbase,
+                keys_dir=config.enclave_dir,
+                renew_foreign_keys=config.dev_mode,
+            )
         if is_in_memory(config.database_url):
             raise ValueError("an in-memory database cannot be shared with an enclave process")
-        launch = EnclaveLaunch(config.database_url, self.params, config.coinbase)
+        launch = EnclaveLaunch(
+            config.database_url,
+            self.params,
+            config.coinbase,
+            keys_dir=config.enclave_dir,
+            renew_foreign_keys=config.dev_mode,
+        )
         return EnclaveProcess(launch)  # type: ignore[return-value]
 
     def _ensure_genesis(self) -> None:
@@ -176,10 +193,28 @@ class Node:
             "enclave": enclave,
         }
 
+    def quote(self, report_data: bytes) -> dict[str, str]:
+        """A fresh attestation quote of the enclave, with the claims it binds, as `/node/quote` serves it."""
+        quote = self.enclave.quote(report_data)
+        keys = self.enclave.node_keys()
+        return {
+            "quote": "0x" + quote.hex(),
+            "measurement": "0x" + self.enclave.measurement.hex(),
+            "nodeAddress": to_checksum_address(keys.address),
+            "nodePublicKey": "0x" + keys.public_key.hex(),
+            "attestationRoot": "0x" + keys.attestation_root.hex(),
+            "reportData": "0x" + report_data.hex(),
+        }
+
     def _enclave_status(self) -> dict[str, object]:
-        if isinstance(self.enclave, EnclaveProcess):
-            return self.enclave.status()
-        return {"mode": "in-process", "measurement": "0x" + self.enclave.measurement.hex()}
+        status: dict[str, object] = (
+            self.enclave.status()
+            if isinstance(self.enclave, EnclaveProcess)
+            else {"mode": "in-process", "measurement": "0x" + self.enclave.measurement.hex()}
+        )
+        if status.get("alive", True):
+            status["validatorAddress"] = to_checksum_address(self.enclave.node_keys().address)
+        return status
 
     # -- reads ------------------------------------------------------------------------
 
