@@ -13,6 +13,7 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -78,8 +79,10 @@ class EnclaveLaunch:
 class EnclaveProcess:
     """An `EnclaveAPI` whose enclave runs in a child process, restarted when it dies."""
 
-    def __init__(self, launch: EnclaveLaunch) -> None:
+    def __init__(self, launch: EnclaveLaunch, *, observe: Callable[[str, float], None] | None = None) -> None:
+        """`observe(method, seconds)` is told how long each call took, answer included."""
         self._launch = launch
+        self._observe = observe
         self._lock = threading.Lock()
         self.restarts = 0
         self._running: tuple[subprocess.Popen[bytes] | None, EnclaveFacts] = self._start()
@@ -167,8 +170,11 @@ class EnclaveProcess:
         """Send one call and return its result, raising the enclave's error as the same type."""
         if method not in METHODS:
             raise AttributeError(f"{method} is not an enclave call")
+        started = time.perf_counter()
         with self._lock:
             reply = self._exchange([CALL, method, list(args)])
+        if self._observe is not None:
+            self._observe(method, time.perf_counter() - started)
         if reply[0] == RESULT:
             return reply[1]
         raise_failure(*reply[1:])

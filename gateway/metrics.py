@@ -35,6 +35,13 @@ class NodeMetrics:
             ["method", "code"],
             registry=self.registry,
         )
+        self._enclave_seconds = Histogram(
+            "conclave_enclave_call_seconds",
+            "Round-trip time of a call to the enclave process, by call.",
+            ["call"],
+            buckets=RPC_BUCKETS,
+            registry=self.registry,
+        )
         self._blocks = Counter("conclave_blocks", "Blocks committed by this node.", registry=self.registry)
         self._transactions = Counter(
             "conclave_transactions", "Transactions committed in blocks.", registry=self.registry
@@ -46,6 +53,9 @@ class NodeMetrics:
         self._rpc_seconds.labels(label).observe(seconds)
         if error_code is not None:
             self._rpc_errors.labels(label, str(error_code)).inc()
+
+    def observe_enclave_call(self, call: str, seconds: float) -> None:
+        self._enclave_seconds.labels(call).observe(seconds)
 
     def observe_block(self, transaction_count: int) -> None:
         self._blocks.inc()

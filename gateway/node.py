@@ -69,10 +69,10 @@ class Node:
         self.engine = make_engine(config.database_url)
         upgrade_to_head(self.engine)
         self.store = LedgerStore(self.engine)
+        self.metrics = NodeMetrics()
         self.enclave: EnclaveAPI = self._open_enclave()
         self.pool = Mempool(max_transactions=config.pool_size)
         self.filters = FilterRegistry()
-        self.metrics = NodeMetrics()
         self.metrics.gauge("conclave_pool_transactions", "Transactions in the pool.", lambda: len(self.pool))
         self.metrics.gauge("conclave_latest_block", "Number of the latest block.", lambda: self._head.number)
         self._ensure_genesis()
@@ -108,7 +108,7 @@ class Node:
             keys_dir=config.enclave_dir,
             renew_foreign_keys=config.dev_mode,
         )
-        return EnclaveProcess(launch)  # type: ignore[return-value]
+        return EnclaveProcess(launch, observe=self.metrics.observe_enclave_call)  # type: ignore[return-value]
 
     def _ensure_genesis(self) -> None:
         settings = self.store.settings()
