@@ -112,6 +112,8 @@ def test_a_thousand_keep_alive_connections_while_transactions_flow() -> None:
         assert not failures, f"{len(failures)} connections failed, first: {failures[0]!r}"
         assert sum(results) == CONNECTIONS * REQUESTS_PER_CONNECTION  # type: ignore[arg-type]
         assert len(sent) > 0
-        assert _rss_mib(node.process.pid) < MAX_RSS_MIB
+        rss = _rss_mib(node.process.pid)
+        print(f"load: {CONNECTIONS} connections, {len(sent)} transactions meanwhile, RSS {rss:.0f} MiB")
+        assert rss < MAX_RSS_MIB
     finally:
         node.stop()
