@@ -5,20 +5,19 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
-
-from evm_runtime.exceptions import InvalidRequest
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from .errors import INVALID_REQUEST, LIMIT_EXCEEDED, RpcError
 from .jsonrpc import DEFAULT_LIMITS, Limits, handle_body
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .node import Node
-from .params import data as parse_data
 from .rate_limit import ClientRateLimiter, RateLimit
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+REPORT_DATA_PATTERN = r"^0x([0-9a-fA-F]{2}){0,64}$"
 
 
 def _rpc_error_response(error: RpcError, status: int = 200) -> Response:
@@ -116,18 +115,14 @@ def create_app(
         return JSONResponse(status, status_code=200 if status["status"] == "healthy" else 503)
 
     @app.get("/node/quote")
-    async def node_quote(request: Request, reportData: str = "0x") -> JSONResponse:  # noqa: N803
+    async def node_quote(
+        request: Request,
+        report_data: Annotated[str, Query(alias="reportData", pattern=REPORT_DATA_PATTERN)] = "0x",
+    ) -> dict[str, str]:
         """An attestation quote of this node's enclave over `reportData` (hex, at most 64 bytes)."""
-        try:
-            report_data = parse_data(reportData)
-        except ValueError as exc:
-            return JSONResponse({"error": f"reportData: {exc}"}, status_code=400)
-        try:
-            return JSONResponse(request.app.state.node.quote(report_data))
-        except InvalidRequest as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+        return request.app.state.node.quote(bytes.fromhex(report_data[2:]))  # type: ignore[no-any-return]
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> Response:
         return Response(request.app.state.node.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 

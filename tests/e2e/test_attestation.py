@@ -37,10 +37,11 @@ def test_the_quote_binds_the_code_the_key_and_the_challenge(node: DevNode) -> No
     assert status["enclave"]["validatorAddress"] == served["nodeAddress"]
 
 
-def test_bad_report_data_is_a_400(node: DevNode) -> None:
-    assert _quote(node, "0xzz").status_code == 400
-    too_long = _quote(node, "0x" + "00" * 65)
-    assert too_long.status_code == 400 and "at most 64 bytes" in too_long.json()["error"]
+def test_bad_report_data_is_refused_with_the_rule(node: DevNode) -> None:
+    for bad in ("0xzz", "0x" + "00" * 65, "00", "0x0"):
+        refused = _quote(node, bad)
+        assert refused.status_code == 422, bad
+        assert "0x([0-9a-fA-F]{2}){0,64}" in refused.text
 
 
 def test_conclave_attest_verifies_a_live_node(node: DevNode) -> None:

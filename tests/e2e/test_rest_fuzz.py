@@ -1,0 +1,42 @@
+"""The node's REST endpoints fuzzed from their own OpenAPI document (schemathesis).
+
+Whatever schemathesis sends to `/` (JSON-RPC included), `/node/status`, `/node/quote` and
+`/metrics`, the node answers without a server error and as its OpenAPI document says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from tests.support.devnode import start_dev_node
+
+OPERATIONS = ("POST /", "GET /", "GET /node/status", "GET /node/quote", "GET /metrics")
+
+
+@pytest.fixture(scope="module")
+def rest_schema() -> Iterator[schemathesis.BaseSchema]:
+    node = start_dev_node("--ephemeral")
+    yield schemathesis.openapi.from_url(node.rpc_url.rstrip("/") + "/openapi.json")
+    node.stop()
+
+
+@pytest.mark.parametrize("label", OPERATIONS)
+def test_no_rest_input_breaks_the_node(rest_schema: schemathesis.BaseSchema, label: str) -> None:
+    operations = {operation.ok().label: operation.ok() for operation in rest_schema.get_all_operations()}
+    operation = operations[label]
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(case=operation.as_strategy())
+    def check(case: schemathesis.Case) -> None:
+        case.call_and_validate()
+
+    check()
+
+
+def test_every_rest_operation_is_fuzzed(rest_schema: schemathesis.BaseSchema) -> None:
+    labels = {operation.ok().label for operation in rest_schema.get_all_operations()}
+    assert labels == set(OPERATIONS)
