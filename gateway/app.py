@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from .errors import INVALID_REQUEST, LIMIT_EXCEEDED, RpcError
@@ -15,6 +15,7 @@ from .jsonrpc import DEFAULT_LIMITS, Limits, handle_body
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .node import Node
 from .rate_limit import ClientRateLimiter, RateLimit
+from .ws import serve_websocket
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 REPORT_DATA_PATTERN = r"^0x([0-9a-fA-F]{2}){0,64}$"
@@ -24,7 +25,7 @@ def _rpc_error_response(error: RpcError, status: int = 200) -> Response:
     return JSONResponse({"jsonrpc": "2.0", "id": None, "error": error.to_json()}, status_code=status)
 
 
-def _client_of(request: Request) -> str:
+def _client_of(request: Request | WebSocket) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
@@ -98,6 +99,12 @@ def create_app(
         if answer is None:
             return Response(status_code=200)
         return Response(content=answer, media_type="application/json")
+
+    @app.websocket("/")
+    @app.websocket("/ws")
+    async def json_rpc_websocket(websocket: WebSocket) -> None:
+        admission = _Admission(limiter, _client_of(websocket))
+        await serve_websocket(websocket, websocket.app.state.node, limits or DEFAULT_LIMITS, admission)
 
     @app.get("/")
     async def about(request: Request) -> dict[str, object]:

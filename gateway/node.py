@@ -28,6 +28,7 @@ from migrations import upgrade_to_head
 from .filters import FilterRegistry
 from .metrics import NodeMetrics
 from .params import BlockRef
+from .pubsub import SubscriptionHub
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,12 @@ class Node:
         self.enclave: EnclaveAPI = self._open_enclave()
         self.pool = Mempool(max_transactions=config.pool_size)
         self.filters = FilterRegistry()
+        self.pubsub = SubscriptionHub()
         self.metrics.gauge("conclave_pool_transactions", "Transactions in the pool.", lambda: len(self.pool))
         self.metrics.gauge("conclave_latest_block", "Number of the latest block.", lambda: self._head.number)
+        self.metrics.gauge(
+            "conclave_websocket_clients", "Open WebSocket connections.", lambda: len(self.pubsub)
+        )
         self._ensure_genesis()
         self.ordering = SoloOrdering(
             self.store,
@@ -145,6 +150,7 @@ class Node:
             transaction_count=len(block.transactions),
         )
         self.filters.on_block(block.hash)
+        self.pubsub.on_block(block)
         self.metrics.observe_block(len(block.transactions))
         log.info("block %d %s: %d transactions", block.number, block.hash.hex(), len(block.transactions))
 
@@ -263,5 +269,6 @@ class Node:
         decoded = admitted.transaction
         self.pool.add(decoded, admitted.account_nonce, admitted.balance)
         self.filters.on_pending(decoded.hash)
+        self.pubsub.on_pending(decoded)
         self.ordering.notify()
         return decoded.hash

@@ -1,0 +1,221 @@
+"""Subscriptions (eth_subscribe): what each WebSocket connection is told as the chain moves.
+
+The rules:
+- kinds: `newHeads` (every new block's header), `logs` (every new log matching an address
+  set and topic positions, as eth_getLogs matches them), `newPendingTransactions` (the hash
+  of every admitted transaction, or the transaction itself when asked with `true`);
+- notifications go, in order, into the subscriber's queue of at most `max_queued`
+  messages and `max_queued_bytes` bytes; publishing never waits: a subscriber whose queue
+  is full is marked overflowed and its connection is closed, the node and the other
+  subscribers carry on;
+- a connection holds at most `max_subscriptions` subscriptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from evm_runtime.chain import decode_header
+from evm_runtime.transactions import DecodedTransaction
+from ledger.store import BlockRecord, StoredLog
+
+from .params import LogFilter
+from .views import header_view, log_view, transaction_view
+
+NEW_HEADS, LOGS, NEW_PENDING = "newHeads", "logs", "newPendingTransactions"
+KINDS = (NEW_HEADS, LOGS, NEW_PENDING)
+DEFAULT_MAX_QUEUED = 4_096
+DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_SUBSCRIPTIONS = 1_000
+BODY_FIELDS = ("size", "uncles", "withdrawals")
+"""Block fields a newHeads header leaves out, as geth does."""
+
+Json = Any
+
+
+def log_matches(criteria: LogFilter, address: bytes, topics: tuple[bytes, ...]) -> bool:
+    """Whether a log passes a filter's address set and topic positions (None: any topic)."""
+    if criteria.addresses and address not in criteria.addresses:
+        return False
+    for position, accepted in enumerate(criteria.topics):
+        if accepted is None:
+            continue
+        if position >= len(topics) or topics[position] not in accepted:
+            return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: str
+    kind: str
+    criteria: LogFilter | None = None
+    full_transactions: bool = False
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One connection's subscriptions and its bounded queue of outgoing messages."""
+
+    max_queued: int = DEFAULT_MAX_QUEUED
+    max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES
+    max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    queued_bytes: int = 0
+    queue: asyncio.Queue[str] = field(init=False)
+    overflow: asyncio.Event = field(init=False)
+    """Set once the queue has overflowed: the connection is to be closed."""
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(self.max_queued)
+        self.overflow = asyncio.Event()
+
+    @property
+    def overflowed(self) -> bool:
+        return self.overflow.is_set()
+
+    def send(self, message: Json) -> bool:
+        """Queue `message` (JSON-ready) without waiting; see `send_text`."""
+        return self.send_text(json.dumps(message, separators=(",", ":")))
+
+    def send_text(self, text: str) -> bool:
+        """Queue an encoded message without waiting; False (and overflowed) if the queue is full."""
+        if self.overflowed:
+            return False
+        if self.queued_bytes + len(text) > self.max_queued_bytes:
+            self.overflow.set()
+            return False
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.overflow.set()
+            return False
+        self.queued_bytes += len(text)
+        return True
+
+    def sent(self, text: str) -> None:
+        """`text`, taken from the queue, has been written to the connection."""
+        self.queued_bytes -= len(text)
+
+
+def _notification(subscription: Subscription, encoded_result: str) -> str:
+    """The eth_subscription message, around a result encoded once for every subscriber."""
+    return (
+        '{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"'
+        + subscription.id
+        + '","result":'
+        + encoded_result
+        + "}}"
+    )
+
+
+def _encode(value: Json) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class SubscriptionHub:
+    """Every live subscriber; the node publishes blocks and pending transactions to it."""
+
+    def __init__(self, new_id: Callable[[], str] = lambda: "0x" + os.urandom(16).hex()) -> None:
+        self._subscribers: set[Subscriber] = set()
+        self._new_id = new_id
+
+    def __len__(self) -> int:
+        return len(self._subscribers)
+
+    def connect(self, subscriber: Subscriber) -> None:
+        self._subscribers.add(subscriber)
+
+    def disconnect(self, subscriber: Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+
+    def subscribe(
+        self,
+        subscriber: Subscriber,
+        kind: str,
+        criteria: LogFilter | None = None,
+        full_transactions: bool = False,
+    ) -> str:
+        if len(subscriber.subscriptions) >= subscriber.max_subscriptions:
+            raise OverflowError(f"at most {subscriber.max_subscriptions} subscriptions per connection")
+        subscription = Subscription(self._new_id(), kind, criteria, full_transactions)
+        subscriber.subscriptions[subscription.id] = subscription
+        return subscription.id
+
+    # -- publishing -----------------------------------------------------------------------
+
+    def _interested(self, kind: str) -> Iterable[tuple[Subscriber, Subscription]]:
+        for subscriber in list(self._subscribers):
+            for subscription in list(subscriber.subscriptions.values()):
+                if subscription.kind == kind:
+                    yield subscriber, subscription
+
+    def on_block(self, block: BlockRecord) -> None:
+        """Tell newHeads and logs subscribers about a committed block."""
+        heads = list(self._interested(NEW_HEADS))
+        log_subscriptions = list(self._interested(LOGS))
+        if heads:
+            view = _encode(
+                {
+                    key: value
+                    for key, value in header_view(decode_header(block.header), 0).items()
+                    if key not in BODY_FIELDS
+                }
+            )
+            for subscriber, subscription in heads:
+                subscriber.send_text(_notification(subscription, view))
+        if not log_subscriptions:
+            return
+        for executed in block.transactions:
+            for entry in executed.logs:
+                matching = [
+                    (subscriber, subscription)
+                    for subscriber, subscription in log_subscriptions
+                    if subscription.criteria is None
+                    or log_matches(subscription.criteria, entry.address, entry.topics)
+                ]
+                if not matching:
+                    continue
+                view = _encode(
+                    log_view(
+                        StoredLog(
+                            block_number=block.number,
+                            block_hash=block.hash,
+                            block_timestamp=block.timestamp,
+                            log_index=entry.log_index,
+                            transaction_hash=executed.hash,
+                            transaction_index=executed.index,
+                            address=entry.address,
+                            topics=entry.topics,
+                            data=entry.data,
+                        )
+                    )
+                )
+                for subscriber, subscription in matching:
+                    subscriber.send_text(_notification(subscription, view))
+
+    def on_pending(self, decoded: DecodedTransaction) -> None:
+        """Tell newPendingTransactions subscribers about an admitted transaction."""
+        full: str | None = None
+        for subscriber, subscription in self._interested(NEW_PENDING):
+            if subscription.full_transactions:
+                if full is None:
+                    full = _encode(
+                        transaction_view(
+                            decoded.tx,
+                            sender=decoded.sender,
+                            block_hash=None,
+                            block_number=None,
+                            block_timestamp=None,
+                            index=None,
+                            base_fee=None,
+                        )
+                    )
+                subscriber.send_text(_notification(subscription, full))
+            else:
+                subscriber.send_text(_notification(subscription, f'"0x{decoded.hash.hex()}"'))
