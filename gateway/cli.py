@@ -21,6 +21,7 @@ from evm_runtime.chain import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, GenesisAccoun
 from .app import create_app
 from .attest_cli import add_attest_command
 from .dev_accounts import DEFAULT_BALANCE_ETH, DEFAULT_COUNT, TEST_MNEMONIC, WEI_PER_ETH, derive_accounts
+from .jsonrpc import Limits
 from .ledger_cli import add_ledger_commands
 from .node import ChainMismatch, Node, NodeConfig
 from .rate_limit import RateLimit
@@ -136,6 +137,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the enclave in its own OS process (the trust boundary) or in this one "
         "(default: %(default)s)",
     )
+    limits = dev.add_argument_group("limits", "what one request, query or the pool may hold")
+    limits.add_argument(
+        "--max-request-mib",
+        type=_bounded_int(1, 1024, "the request size in MiB"),
+        default=5,
+        help="largest HTTP body or WebSocket message, in MiB (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-batch",
+        type=_bounded_int(1, 100_000, "the batch length"),
+        default=1_000,
+        help="most requests in one JSON-RPC batch (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-log-blocks",
+        type=_bounded_int(1, 10_000_000, "the log block range"),
+        default=100_000,
+        help="widest block range of one eth_getLogs (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-log-results",
+        type=_bounded_int(1, 1_000_000, "the log result count"),
+        default=10_000,
+        help="most logs one eth_getLogs returns (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--pool-size",
+        type=_bounded_int(1, 1_000_000, "the pool size"),
+        default=10_000,
+        help="most transactions waiting in the pool (default: %(default)s)",
+    )
     dev.add_argument(
         "--rate-limit",
         type=_positive_float,
@@ -186,6 +218,9 @@ def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
         dev_accounts=tuple(a.address_bytes for a in accounts),
         dev_mode=True,
         enclave_mode=args.enclave,
+        max_log_results=args.max_log_results,
+        max_log_block_range=args.max_log_blocks,
+        pool_size=args.pool_size,
         enclave_dir=None if args.database_url else data_dir / "enclave",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -208,14 +243,12 @@ def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
         return 2
     port = listener.getsockname()[1]
     _announce(args, accounts, f"http://{args.host}:{port}", None if args.database_url else data_dir)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(node, rate_limit=_rate_limit(args)),
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
+    max_body = args.max_request_mib * 1024 * 1024
+    app = create_app(
+        node, max_body_bytes=max_body, limits=Limits(max_batch=args.max_batch), rate_limit=_rate_limit(args)
     )
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", ws_max_size=max_body)
+    server = uvicorn.Server(config)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
     # handlers it found; these make that a clean exit with status 0.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
