@@ -25,7 +25,7 @@ from evm_runtime.transactions import DecodedTransaction
 from ledger.store import BlockRecord, StoredLog
 
 from .params import LogFilter
-from .views import header_view, log_view, transaction_view
+from .views import header_view, log_view, pending_view
 
 NEW_HEADS, LOGS, NEW_PENDING = "newHeads", "logs", "newPendingTransactions"
 KINDS = (NEW_HEADS, LOGS, NEW_PENDING)
@@ -205,17 +205,7 @@ class SubscriptionHub:
         for subscriber, subscription in self._interested(NEW_PENDING):
             if subscription.full_transactions:
                 if full is None:
-                    full = _encode(
-                        transaction_view(
-                            decoded.tx,
-                            sender=decoded.sender,
-                            block_hash=None,
-                            block_number=None,
-                            block_timestamp=None,
-                            index=None,
-                            base_fee=None,
-                        )
-                    )
+                    full = _encode(pending_view(decoded))
                 subscriber.send_text(_notification(subscription, full))
             else:
                 subscriber.send_text(_notification(subscription, f'"0x{decoded.hash.hex()}"'))

@@ -12,6 +12,7 @@ from evm_runtime.transactions import (
     ACCESS_LIST_TYPE,
     LEGACY_TYPE,
     SET_CODE_TYPE,
+    DecodedTransaction,
     effective_gas_price,
     transaction_type,
 )
@@ -170,3 +171,16 @@ def receipt_bloom(encoded: bytes) -> bytes:
     """The logs bloom inside an encoded (possibly typed) receipt."""
     payload = encoded[1:] if encoded[0] < 0xC0 else encoded
     return rlp.decode(payload)[2]
+
+
+def pending_view(decoded: DecodedTransaction) -> Json:
+    """A waiting transaction: no block, index or effective price yet."""
+    return transaction_view(
+        decoded.tx,
+        sender=decoded.sender,
+        block_hash=None,
+        block_number=None,
+        block_timestamp=None,
+        index=None,
+        base_fee=None,
+    )

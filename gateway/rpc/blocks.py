@@ -7,13 +7,12 @@ from typing import Any
 from eth.abc import BlockHeaderAPI
 
 from evm_runtime.chain import decode_header
-from evm_runtime.transactions import DecodedTransaction
 from ledger.store import StoredBlock
 
 from .. import params as p
 from ..hexcodec import data, quantity
 from ..node import Node
-from ..views import block_size, decode_transaction, header_view, receipt_view, transaction_view
+from ..views import block_size, decode_transaction, header_view, pending_view, receipt_view, transaction_view
 from .registry import Param, rpc
 
 # -- transactions ---------------------------------------------------------------------
@@ -40,19 +39,6 @@ def stored_transaction_view(
         block_timestamp=block.timestamp,
         index=stored.transaction_index,
         base_fee=header.base_fee_per_gas,
-    )
-
-
-def pending_view(decoded: DecodedTransaction) -> dict[str, Any]:
-    """A waiting transaction: no block, index or effective price yet."""
-    return transaction_view(
-        decoded.tx,
-        sender=decoded.sender,
-        block_hash=None,
-        block_number=None,
-        block_timestamp=None,
-        index=None,
-        base_fee=None,
     )
 
 

@@ -13,7 +13,7 @@ from evm_runtime.types import Address
 from .. import params as p
 from ..hexcodec import quantity
 from ..node import Node
-from .blocks import pending_view
+from ..views import pending_view
 from .registry import Param, rpc
 
 # -- transaction pool -----------------------------------------------------------------
