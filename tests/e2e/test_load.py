@@ -1,7 +1,8 @@
-"""Load: 1,000 concurrent keep-alive HTTP connections on one node while transactions flow.
+"""Load: 1,000 keep-alive HTTP connections and 200 WebSocket subscribers on one node,
+while transactions flow.
 
-Every request on every connection is answered correctly, no connection is dropped, and
-the node's memory stays bounded.
+Every request on every connection is answered correctly, no connection is dropped, every
+subscriber is told of every new block in order, and the node's memory stays bounded.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import threading
 from urllib.parse import urlsplit
 
 import httpx
+import websockets
 from eth_account import Account
 
 from tests.e2e.chain_helpers import fresh_account
@@ -19,6 +21,7 @@ from tests.support.devnode import start_dev_node
 
 CONNECTIONS = 1_000
 REQUESTS_PER_CONNECTION = 5
+SUBSCRIBERS = 200
 MAX_RSS_MIB = 300
 
 
@@ -66,15 +69,40 @@ async def _keep_alive_client(host: str, port: int, index: int, start: asyncio.Ev
     return answered
 
 
-async def _hold_connections(host: str, port: int) -> list[int | BaseException]:
-    start = asyncio.Event()
+async def _head_watcher(url: str, ready: asyncio.Event, stop: asyncio.Event) -> list[int]:
+    """A WebSocket subscriber to newHeads; the block numbers it was told, in order."""
+    heads: list[int] = []
+    async with websockets.connect(url) as ws:
+        await ws.send(
+            json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]})
+        )
+        json.loads(await ws.recv())
+        ready.set()
+        while not stop.is_set():
+            try:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+            except TimeoutError:
+                continue
+            heads.append(int(message["params"]["result"]["number"], 16))
+    return heads
+
+
+async def _hold_connections(host: str, port: int) -> tuple[list[int | BaseException], list[list[int]]]:
+    start, stop = asyncio.Event(), asyncio.Event()
+    readies = [asyncio.Event() for _ in range(SUBSCRIBERS)]
+    url = f"ws://{host}:{port}/"
+    watchers = [asyncio.create_task(_head_watcher(url, ready, stop)) for ready in readies]
+    await asyncio.wait_for(asyncio.gather(*(ready.wait() for ready in readies)), 60)
     tasks = [asyncio.create_task(_keep_alive_client(host, port, i, start)) for i in range(CONNECTIONS)]
     await asyncio.sleep(0.5)  # every connection is open before any request goes
     start.set()
-    return await asyncio.gather(*tasks, return_exceptions=True)
+    answered = await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.sleep(1.0)  # the last heads reach the watchers
+    stop.set()
+    return answered, await asyncio.gather(*watchers)
 
 
-def test_a_thousand_keep_alive_connections_while_transactions_flow() -> None:
+def test_a_thousand_connections_and_two_hundred_subscribers_while_transactions_flow() -> None:
     node = start_dev_node("--ephemeral")
     try:
         sender = Account.from_key(node.accounts[0].key)
@@ -104,16 +132,20 @@ def test_a_thousand_keep_alive_connections_while_transactions_flow() -> None:
         flow = threading.Thread(target=send_transactions)
         flow.start()
         address = urlsplit(node.rpc_url)
-        results = asyncio.run(_hold_connections(address.hostname or "127.0.0.1", address.port or 80))
+        results, heads = asyncio.run(_hold_connections(address.hostname or "127.0.0.1", address.port or 80))
         stop.set()
         flow.join(timeout=60)
+        for seen in heads:  # every subscriber saw every block, in order, from its first on
+            assert seen and seen == list(range(seen[0], seen[0] + len(seen))), seen
+        common = range(max(seen[0] for seen in heads), min(seen[-1] for seen in heads) + 1)
+        assert len(common) >= 2, f"the subscribers saw too few blocks together: {common}"
 
         failures = [r for r in results if isinstance(r, BaseException)]
         assert not failures, f"{len(failures)} connections failed, first: {failures[0]!r}"
         assert sum(results) == CONNECTIONS * REQUESTS_PER_CONNECTION  # type: ignore[arg-type]
         assert len(sent) > 0
         rss = _rss_mib(node.process.pid)
-        print(f"load: {CONNECTIONS} connections, {len(sent)} transactions meanwhile, RSS {rss:.0f} MiB")
+        print(f"load: {CONNECTIONS} HTTP, {SUBSCRIBERS} WebSocket, {len(sent)} transactions, {rss:.0f} MiB")
         assert rss < MAX_RSS_MIB
     finally:
         node.stop()
