@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: dev test bench compile-contracts clean
+.PHONY: dev test bench bench-call bench-logs compile-contracts clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ test: $(BIN)/.installed node_modules/.installed
 
 bench: $(BIN)/.installed node_modules/.installed
 	$(BIN)/python -m bench.erc20_throughput $(ARGS)
+
+bench-call: $(BIN)/.installed
+	$(BIN)/python -m bench.eth_call_throughput $(ARGS)
+
+bench-logs: $(BIN)/.installed
+	$(BIN)/python -m bench.get_logs $(ARGS)
 
 compile-contracts: node_modules/.installed
 	node scripts/compile-contracts.mjs

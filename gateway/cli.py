@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     limits.add_argument(
         "--max-log-results",
-        type=_bounded_int(1, 1_000_000, "the log result count"),
+        type=_bounded_int(1, 100_000, "the log result count"),
         default=10_000,
         help="most logs one eth_getLogs returns (default: %(default)s)",
     )

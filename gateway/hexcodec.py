@@ -7,6 +7,7 @@ Quantities are `0x`-prefixed hex with no leading zeros (`0x0` for zero); data is
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from eth_utils import to_checksum_address
 
@@ -23,8 +24,14 @@ def data(value: bytes) -> str:
     return "0x" + value.hex()
 
 
+@lru_cache(maxsize=4096)
+def _checksummed(value: bytes) -> str:
+    return to_checksum_address(value)
+
+
 def address(value: bytes | None) -> str | None:
-    return None if value is None else to_checksum_address(value)
+    """EIP-55 checksummed; the recent ones are remembered (checksumming costs keccak)."""
+    return None if value is None else _checksummed(bytes(value))
 
 
 def parse_quantity(text: object) -> int:
