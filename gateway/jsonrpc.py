@@ -163,6 +163,29 @@ Admission = Callable[[int], RpcError | None]
 """Asked with the number of requests in a body before any is handled; an error refuses them."""
 
 
+def answer_payload(
+    node: Node,
+    payload: Json,
+    limits: Limits = DEFAULT_LIMITS,
+    admit: Admission | None = None,
+    handle: Callable[[Node, Json], Json | None] = handle_request,
+) -> Json | None:
+    """The answer to a parsed request or batch, each request answered by `handle`."""
+    if isinstance(payload, list):
+        if not payload:
+            return _error(None, RpcError(INVALID_REQUEST, "empty batch"))
+        if len(payload) > limits.max_batch:
+            message = f"batch too large: {len(payload)} requests, at most {limits.max_batch}"
+            return _error(None, RpcError(LIMIT_EXCEEDED, message))
+    refusal = None if admit is None else admit(len(payload) if isinstance(payload, list) else 1)
+    if refusal is not None:
+        return _error(None, refusal)
+    if isinstance(payload, list):
+        answers = [answer for answer in (handle(node, item) for item in payload) if answer is not None]
+        return answers or None
+    return handle(node, payload)
+
+
 def handle_body(
     node: Node, body: bytes, limits: Limits = DEFAULT_LIMITS, admit: Admission | None = None
 ) -> bytes | None:
@@ -171,26 +194,7 @@ def handle_body(
         payload = parse_json(body)
     except ValueError:
         return _dump(_error(None, RpcError(PARSE_ERROR, "parse error: the body is not valid JSON")))
-    if isinstance(payload, list):
-        if not payload:
-            return _dump(_error(None, RpcError(INVALID_REQUEST, "empty batch")))
-        if len(payload) > limits.max_batch:
-            return _dump(
-                _error(
-                    None,
-                    RpcError(
-                        LIMIT_EXCEEDED,
-                        f"batch too large: {len(payload)} requests, at most {limits.max_batch}",
-                    ),
-                )
-            )
-    refusal = None if admit is None else admit(len(payload) if isinstance(payload, list) else 1)
-    if refusal is not None:
-        return _dump(_error(None, refusal))
-    if isinstance(payload, list):
-        answers = [a for a in (handle_request(node, item) for item in payload) if a is not None]
-        return _dump(answers) if answers else None
-    answer = handle_request(node, payload)
+    answer = answer_payload(node, payload, limits, admit)
     return None if answer is None else _dump(answer)
 
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import WebSocket
 
 from . import params as p
 from .errors import INVALID_PARAMS, INVALID_REQUEST, LIMIT_EXCEEDED, PARSE_ERROR, RpcError
-from .jsonrpc import Limits, handle_request, parse_json
+from .jsonrpc import Admission, Limits, answer_payload, handle_request, parse_json
 from .node import Node
 from .pubsub import KINDS, LOGS, NEW_PENDING, Subscriber
 
@@ -29,7 +28,6 @@ SUBSCRIPTION_METHODS = ("eth_subscribe", "eth_unsubscribe")
 TOO_SLOW = 1013
 
 Json = Any
-Admission = Callable[[int], RpcError | None]
 
 
 def _error(request_id: Json, error: RpcError) -> Json:
@@ -96,18 +94,7 @@ def answer_message(
         payload = parse_json(text.encode() if isinstance(text, str) else text)
     except ValueError:
         return _error(None, RpcError(PARSE_ERROR, "parse error: the message is not valid JSON"))
-    if isinstance(payload, list):
-        if not payload:
-            return _error(None, RpcError(INVALID_REQUEST, "empty batch"))
-        if len(payload) > limits.max_batch:
-            return _error(None, RpcError(LIMIT_EXCEEDED, f"batch too large: at most {limits.max_batch}"))
-    refusal = None if admit is None else admit(len(payload) if isinstance(payload, list) else 1)
-    if refusal is not None:
-        return _error(None, refusal)
-    if isinstance(payload, list):
-        answers = [a for a in (_handle(node, subscriber, item) for item in payload) if a is not None]
-        return answers or None
-    return _handle(node, subscriber, payload)
+    return answer_payload(node, payload, limits, admit, lambda node, item: _handle(node, subscriber, item))
 
 
 async def _write(websocket: WebSocket, subscriber: Subscriber) -> None:
