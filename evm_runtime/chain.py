@@ -19,6 +19,7 @@ from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.blocks import PragueBlockHeader
 from eth.vm.forks.prague.state import PragueState, PragueTransactionExecutor
 
+from .defaults import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT
 from .state_db import NodeCache, StateOverlay
 from .types import ZERO_ADDRESS, Address
 
@@ -45,8 +46,6 @@ class BlockState(PragueState):
     transaction_executor_class = AdmittedTransactionExecutor
 
 
-DEFAULT_CHAIN_ID = 1337
-DEFAULT_GAS_LIMIT = 30_000_000
 MAX_EXTRA_DATA = 32
 
 

@@ -12,19 +12,19 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import uvicorn
 from platformdirs import user_data_dir
 
-from evm_runtime.chain import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, GenesisAccount
+from evm_runtime.defaults import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT
 
-from .app import create_app
 from .attest_cli import add_attest_command
-from .dev_accounts import DEFAULT_BALANCE_ETH, DEFAULT_COUNT, TEST_MNEMONIC, WEI_PER_ETH, derive_accounts
-from .jsonrpc import Limits
+from .dev_accounts import DEFAULT_BALANCE_ETH, DEFAULT_COUNT, TEST_MNEMONIC, WEI_PER_ETH
 from .ledger_cli import add_ledger_commands
-from .node import ChainMismatch, Node, NodeConfig
 from .rate_limit import RateLimit
+
+if TYPE_CHECKING:
+    from .dev_accounts import DevAccount
 
 DEV_EPILOG = """\
 examples:
@@ -203,6 +203,16 @@ def run_dev(args: argparse.Namespace) -> int:
 
 
 def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
+    # Imported here, not at the top: `conclave --help` should not wait for py-evm.
+    import uvicorn
+
+    from evm_runtime.chain import GenesisAccount
+
+    from .app import create_app
+    from .dev_accounts import derive_accounts
+    from .jsonrpc import Limits
+    from .node import ChainMismatch, Node, NodeConfig
+
     accounts = derive_accounts(args.mnemonic, args.accounts)
     if args.database_url:
         database_url = args.database_url
@@ -257,7 +267,9 @@ def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
     return 0
 
 
-def _announce(args: argparse.Namespace, accounts: list, rpc_url: str, data_dir: Path | None) -> None:  # type: ignore[type-arg]
+def _announce(
+    args: argparse.Namespace, accounts: list[DevAccount], rpc_url: str, data_dir: Path | None
+) -> None:
     if args.json:
         print(
             json.dumps(

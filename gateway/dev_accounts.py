@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eth_account import Account
-
 from evm_runtime.types import Address
 
 TEST_MNEMONIC = "test test test test test test test test test test test junk"
@@ -13,8 +11,6 @@ DERIVATION_PATH = "m/44'/60'/0'/0/{index}"
 DEFAULT_COUNT = 10
 DEFAULT_BALANCE_ETH = 10_000
 WEI_PER_ETH = 10**18
-
-Account.enable_unaudited_hdwallet_features()
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +25,9 @@ class DevAccount:
 
 def derive_accounts(mnemonic: str = TEST_MNEMONIC, count: int = DEFAULT_COUNT) -> list[DevAccount]:
     """The first `count` accounts of `mnemonic` on path m/44'/60'/0'/0/i."""
+    from eth_account import Account  # imported when needed: it is slow to import
+
+    Account.enable_unaudited_hdwallet_features()
     accounts = []
     for index in range(count):
         account = Account.from_mnemonic(mnemonic, account_path=DERIVATION_PATH.format(index=index))
