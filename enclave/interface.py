@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from evm_runtime.chain import ChainParams, GenesisAccount
+from evm_runtime.state_proofs import AccountProof
 from evm_runtime.transactions import CallRequest, DecodedTransaction
 from evm_runtime.types import Address
 from ledger.ordering import ExecutionResult
@@ -76,6 +77,14 @@ class EnclaveAPI(Protocol):
     def code(self, address: Address, block_number: int) -> bytes: ...
 
     def storage_at(self, address: Address, slot: int, block_number: int) -> bytes: ...
+
+    def storage_values(
+        self, requests: Mapping[Address, Sequence[int]], block_number: int
+    ) -> dict[Address, list[bytes]]:
+        """The 32-byte values of many slots of many accounts, in one call."""
+
+    def prove_account(self, address: Address, slots: Sequence[int], block_number: int) -> AccountProof:
+        """The EIP-1186 proof of an account and some of its slots at a block."""
 
     def call(self, call: CallRequest, block_number: int) -> bytes: ...
 

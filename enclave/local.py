@@ -21,6 +21,7 @@ from evm_runtime.chain import (
 )
 from evm_runtime.exceptions import InvalidRequest, NotFound
 from evm_runtime.state_db import NodeCache
+from evm_runtime.state_proofs import AccountProof, prove_account
 from evm_runtime.transactions import (
     CallRequest,
     DecodedTransaction,
@@ -208,6 +209,18 @@ class InProcessEnclave:
 
     def storage_at(self, address: Address, slot: int, block_number: int) -> bytes:
         return self._state_at(block_number).get_storage(address, slot).to_bytes(32, "big")
+
+    def storage_values(
+        self, requests: Mapping[Address, Sequence[int]], block_number: int
+    ) -> dict[Address, list[bytes]]:
+        state = self._state_at(block_number)
+        return {
+            address: [state.get_storage(address, slot).to_bytes(32, "big") for slot in slots]
+            for address, slots in requests.items()
+        }
+
+    def prove_account(self, address: Address, slots: Sequence[int], block_number: int) -> AccountProof:
+        return prove_account(self._header_at(block_number).state_root, self._cache, address, slots)
 
     def _call_context(self, block_number: int) -> CallContext:
         return CallContext(

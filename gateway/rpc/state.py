@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from evm_runtime.exceptions import InvalidRequest
+from evm_runtime.state_proofs import MAX_PROOF_SLOTS
 from evm_runtime.transactions import CallRequest
-from evm_runtime.types import ZERO_ADDRESS
+from evm_runtime.types import ZERO_ADDRESS, Address
 
 from .. import params as p
-from ..hexcodec import data, quantity
+from ..hexcodec import address, data, quantity
 from ..node import Node
 from .registry import BLOCK, Param, rpc
 
@@ -27,6 +30,49 @@ def eth_get_code(node: Node, account: bytes, ref: p.BlockRef) -> str:
 @rpc("eth_getStorageAt", Param("address", p.address), Param("slot", p.storage_slot), BLOCK)
 def eth_get_storage_at(node: Node, account: bytes, slot: int, ref: p.BlockRef) -> str:
     return data(node.enclave.storage_at(account, slot, node.block_number_of(ref)))
+
+
+def _slots(value: Any) -> list[int]:
+    return p.list_of(p.storage_slot, max_items=MAX_PROOF_SLOTS)(value)  # type: ignore[no-any-return]
+
+
+def _storage_requests(value: Any) -> dict[Address, list[int]]:
+    """{address: [slot, ...]}, at most `MAX_PROOF_SLOTS` slots in all."""
+    if not isinstance(value, dict):
+        raise ValueError("expected an object from addresses to arrays of storage slots")
+    requests = {Address(p.address(account)): _slots(slots) for account, slots in value.items()}
+    if sum(map(len, requests.values())) > MAX_PROOF_SLOTS:
+        raise ValueError(f"at most {MAX_PROOF_SLOTS} storage slots in one request")
+    return requests
+
+
+@rpc("eth_getStorageValues", Param("requests", _storage_requests), BLOCK)
+def eth_get_storage_values(
+    node: Node, requests: dict[Address, list[int]], ref: p.BlockRef
+) -> dict[str, list[str]]:
+    values = node.enclave.storage_values(requests, node.block_number_of(ref))
+    return {address(account): [data(value) for value in slots] for account, slots in values.items()}
+
+
+@rpc("eth_getProof", Param("address", p.address), Param("storageKeys", _slots), BLOCK)
+def eth_get_proof(node: Node, account: bytes, slots: list[int], ref: p.BlockRef) -> dict[str, Any]:
+    proof = node.enclave.prove_account(Address(account), slots, node.block_number_of(ref))
+    return {
+        "address": address(proof.address),
+        "accountProof": [data(item) for item in proof.proof],
+        "balance": quantity(proof.balance),
+        "codeHash": data(proof.code_hash),
+        "nonce": quantity(proof.nonce),
+        "storageHash": data(proof.storage_root),
+        "storageProof": [
+            {
+                "key": quantity(slot.slot),
+                "value": quantity(slot.value),
+                "proof": [data(item) for item in slot.proof],
+            }
+            for slot in proof.storage
+        ],
+    }
 
 
 @rpc("eth_getTransactionCount", Param("address", p.address), BLOCK)
