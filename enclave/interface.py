@@ -68,6 +68,9 @@ class EnclaveAPI(Protocol):
 
     def committed(self, block: BlockRecord) -> None: ...
 
+    def reload_head(self) -> None:
+        """The stored chain was cut back (a dev chain's revert): read the head again."""
+
     # -- reads at a block ---------------------------------------------------------------
 
     def balance(self, address: Address, block_number: int) -> int: ...

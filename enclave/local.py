@@ -196,6 +196,12 @@ class InProcessEnclave:
         self._ancestors.append(block.hash)
         self._head_state = None
 
+    def reload_head(self) -> None:
+        self._head = None
+        self._head_state = None
+        self._ancestors.clear()
+        self._last_executed = (Hash32(b""), {})
+
     # -- reads ----------------------------------------------------------------------------
 
     def balance(self, address: Address, block_number: int) -> int:

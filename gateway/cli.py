@@ -226,6 +226,7 @@ def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
         block_time=args.block_time,
         genesis_alloc={a.address_bytes: GenesisAccount(balance=args.balance * WEI_PER_ETH) for a in accounts},
         dev_accounts=tuple(a.address_bytes for a in accounts),
+        dev_keys=tuple(bytes.fromhex(a.private_key[2:]) for a in accounts),
         dev_mode=True,
         enclave_mode=args.enclave,
         max_log_results=args.max_log_results,

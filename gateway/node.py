@@ -50,6 +50,8 @@ class NodeConfig:
     genesis_timestamp: int | None = None
     coinbase: Address = ZERO_ADDRESS
     dev_accounts: tuple[Address, ...] = ()
+    dev_keys: tuple[bytes, ...] = ()
+    """Private keys of the dev accounts, which a dev node signs with (eth_sendTransaction)."""
     max_log_results: int = 10_000
     max_log_block_range: int = 100_000
     pool_size: int = 10_000
@@ -75,6 +77,8 @@ class Node:
         self.pool = Mempool(max_transactions=config.pool_size)
         self.filters = FilterRegistry()
         self.pubsub = SubscriptionHub()
+        self.dev_snapshots: dict[int, int] = {}
+        """evm_snapshot ids and the head each saved (dev chains)."""
         self.metrics.gauge("conclave_pool_transactions", "Transactions in the pool.", lambda: len(self.pool))
         self.metrics.gauge("conclave_latest_block", "Number of the latest block.", lambda: self._head.number)
         self.metrics.gauge(
@@ -260,6 +264,16 @@ class Node:
 
     def pending_nonce(self, address: Address) -> int:
         return self.pool.next_nonce(address, self.enclave.account_nonce(address))
+
+    # -- dev chains ---------------------------------------------------------------------
+
+    def rewind_to(self, block_number: int) -> None:
+        """Cut the chain back to `block_number` (dev chains only): later blocks, their
+        transactions and every waiting transaction are gone."""
+        self.store.truncate_after(block_number)
+        self.enclave.reload_head()
+        self.pool.clear()
+        self._head = self._load_head()
 
     # -- writes -----------------------------------------------------------------------
 

@@ -204,6 +204,12 @@ class Mempool:
                 group.setdefault(sender, {})[nonce] = waiting[nonce].decoded
         return ready, queued
 
+    def clear(self) -> None:
+        """Forget every waiting transaction."""
+        self._by_sender.clear()
+        self._by_hash.clear()
+        self._cost_by_sender.clear()
+
     def senders(self) -> list[Address]:
         return list(self._by_sender)
 

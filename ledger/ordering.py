@@ -68,6 +68,10 @@ class SoloOrdering:
         self._on_block = on_block
         self._clock = clock
         self._wake = asyncio.Event()
+        self.time_offset = 0
+        """Seconds added to the clock for block timestamps (dev chains travel in time)."""
+        self.next_timestamp: int | None = None
+        """The timestamp of the next block only, if set (dev chains)."""
 
     def notify(self) -> None:
         """A transaction was admitted: seal soon (unless blocks are timed)."""
@@ -77,12 +81,18 @@ class SoloOrdering:
         """The latest nonces of `senders`, asked of the executor in one call."""
         return dict(zip(senders, self._executor.account_nonces(senders), strict=True)).__getitem__
 
+    def _timestamp(self) -> int:
+        if self.next_timestamp is not None:
+            timestamp, self.next_timestamp = self.next_timestamp, None
+            return timestamp
+        return int(self._clock()) + self.time_offset
+
     def seal(self, *, allow_empty: bool = False) -> BlockRecord | None:
         """Seal the ready transactions into one block; None if there was nothing to seal."""
         batch = self._pool.ready(self._nonces_of(self._pool.senders()), self._executor.next_base_fee())
         if not batch and not allow_empty:
             return None
-        result = self._executor.execute(batch, int(self._clock()))
+        result = self._executor.execute(batch, self._timestamp())
         self._store.append_block(result.block)
         self._executor.committed(result.block)
         self._pool.remove(tx.hash for tx in result.block.transactions)

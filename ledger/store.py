@@ -311,6 +311,16 @@ class LedgerStore:
                 select(func.count()).select_from(Transaction).where(Transaction.sender == sender)
             ).scalar_one()
 
+    def truncate_after(self, number: int) -> int:
+        """Delete the blocks after `number` with all they hold, in one transaction; how many.
+
+        State nodes stay: they are content-addressed, and shared with the blocks that remain.
+        """
+        with self.engine.begin() as conn:
+            for model in (Log, Receipt, Transaction):
+                conn.execute(model.__table__.delete().where(model.block_number > number))
+            return conn.execute(Block.__table__.delete().where(Block.number > number)).rowcount or 0
+
     def state_nodes(self, page: int = 10_000) -> Iterator[tuple[bytes, bytes]]:
         """Every stored state node as (key, value), in key order, read a page at a time."""
         after = b""

@@ -51,6 +51,16 @@ EXTENSIONS: dict[str, dict[str, Any]] = {
     "eth_getUncleCountByBlockNumber": {
         "oneOf": [{"$ref": "urn:execution-apis:components#/components/schemas/uint"}, {"type": "null"}]
     },
+    # Dev-chain methods (`conclave dev` only), answered as Hardhat and Anvil answer them.
+    "personal_sign": {"$ref": "urn:execution-apis:components#/components/schemas/bytes65"},
+    "eth_signTypedData_v4": {"$ref": "urn:execution-apis:components#/components/schemas/bytes65"},
+    "evm_mine": {"$ref": "urn:execution-apis:components#/components/schemas/uint"},
+    "evm_snapshot": {"$ref": "urn:execution-apis:components#/components/schemas/uint"},
+    "evm_revert": {"type": "boolean"},
+    "evm_increaseTime": {"$ref": "urn:execution-apis:components#/components/schemas/uint"},
+    "evm_setNextBlockTimestamp": {"type": "null"},
+    "hardhat_mine": {"type": "boolean"},
+    "anvil_mine": {"type": "null"},
     "eth_getUncleByBlockHashAndIndex": {"type": "null"},
     "eth_getUncleByBlockNumberAndIndex": {"type": "null"},
     # geth's one-line summaries, keyed like txpool_content: sender, then decimal nonce.
@@ -74,6 +84,15 @@ EXTENSIONS: dict[str, dict[str, Any]] = {
 }
 
 UNKNOWN_HASH = "0x" + "5a" * 32
+TYPED_DATA = {
+    "types": {
+        "EIP712Domain": [{"name": "name", "type": "string"}],
+        "Mail": [{"name": "contents", "type": "string"}],
+    },
+    "primaryType": "Mail",
+    "domain": {"name": "Conclave"},
+    "message": {"contents": "hello"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -322,10 +341,24 @@ def _cases() -> list[tuple[str, str, Callable[[SimpleNamespace], list[Any]]]]:
         ("unknown-uncle", "eth_getUncleByBlockHashAndIndex", lambda w: [w.block_hash, "0x0"]),
         ("unknown-uncle", "eth_getUncleByBlockNumberAndIndex", lambda w: [w.block_number, "0x0"]),
         ("plain", "txpool_status", lambda w: []),
+        ("message", "eth_sign", lambda w: [w.alice.address, "0x68656c6c6f"]),
+        ("message", "personal_sign", lambda w: ["0x68656c6c6f", w.alice.address]),
+        ("order", "eth_signTypedData_v4", lambda w: [w.alice.address, TYPED_DATA]),
+        ("transfer", "eth_signTransaction", lambda w: [{"from": w.alice.address, "to": z, "value": "0x1"}]),
         ("plain", "txpool_content", lambda w: []),
         ("plain", "txpool_inspect", lambda w: []),
         ("waiting", "txpool_contentFrom", lambda w: [w.bob.address]),
         ("nobody", "txpool_contentFrom", lambda w: [z]),
+    ]
+    cases += [
+        ("transfer", "eth_sendTransaction", lambda w: [{"from": w.bob.address, "to": z, "value": "0x1"}]),
+        ("plain", "evm_snapshot", lambda w: []),
+        ("absent-snapshot", "evm_revert", lambda w: ["0x999"]),
+        ("none", "evm_increaseTime", lambda w: [0]),
+        ("far", "evm_setNextBlockTimestamp", lambda w: [hex(4_000_000_000)]),
+        ("plain", "evm_mine", lambda w: []),
+        ("one", "hardhat_mine", lambda w: ["0x1"]),
+        ("one", "anvil_mine", lambda w: ["0x1"]),
     ]
     for index in range(6):
         cases.append((f"type-{index}", "eth_getTransactionByHash", lambda w, i=index: [w.tx_hashes[i]]))
@@ -380,7 +413,8 @@ def test_result_matches_the_spec(
     result = call(node, method, sent)
     check(method, result)
     # null is valid for most of these methods; it is only right for what does not exist.
-    if case.startswith("unknown") or (method, case) == ("eth_getTransactionReceipt", "pending"):
+    null_expected = EXTENSIONS.get(method) == {"type": "null"} or case.startswith("unknown")
+    if null_expected or (method, case) == ("eth_getTransactionReceipt", "pending"):
         assert result is None, f"{method}[{case}] should be null, got {result!r:.200}"
     else:
         assert result is not None, f"{method}[{case}] names something that exists, got null"

@@ -28,6 +28,7 @@ def make_node(**config: Any) -> Node:
             database_url="sqlite://",
             genesis_alloc=alloc,
             dev_accounts=(address_of(ALICE), address_of(BOB)),
+            dev_keys=(bytes(ALICE.key), bytes(BOB.key)),
             genesis_timestamp=1_000,
             **config,
         )
