@@ -56,11 +56,11 @@ class NodeConfig:
     max_log_block_range: int = 100_000
     pool_size: int = 10_000
     dev_mode: bool = False
+    """Serve the dev-only methods (unlocked accounts, evm_*, anvil_*): `conclave dev` only."""
     enclave_mode: Literal["in-process", "process"] = "in-process"
+    """Where the enclave runs: this process (tests, tools) or its own OS process (nodes)."""
     enclave_dir: Path | None = None
     """Where the enclave keeps its sealed keys (None: new keys in memory at every start)."""
-    """Where the enclave runs: this process (tests, tools) or its own OS process (nodes)."""
-    """Serve the dev-only methods (unlocked accounts, evm_*, anvil_*): `conclave dev` only."""
 
 
 class Node:
