@@ -9,6 +9,7 @@ HTTP and JSON). So the node runs in a data directory that the benchmark owns
 
 from __future__ import annotations
 
+import argparse
 import pstats
 import sys
 import tempfile
@@ -148,3 +149,24 @@ def profile_lines(path: Path, summary: dict[str, Any]) -> list[str]:
     lines += ["", "Self time by package:"]
     lines += [f"  {e['share']:>7.1%}  {e['package']}" for e in summary["self_time_by_package"]]
     return lines
+
+
+def add_node_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags every read benchmark takes: the node's enclave and flags, output, profile."""
+    parser.add_argument(
+        "--enclave",
+        choices=["process", "in-process"],
+        default="process",
+        help="where the node runs its enclave (default: %(default)s, as conclave dev)",
+    )
+    parser.add_argument(
+        "--node-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="pass ARG to `conclave dev` (repeatable)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument(
+        "--profile", type=Path, metavar="FILE", help="run the node under cProfile, writing FILE"
+    )

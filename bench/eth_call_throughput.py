@@ -56,6 +56,7 @@ from eth_hash.auto import keccak
 from bench.common import (
     NodeProcesses,
     Progress,
+    add_node_arguments,
     cpu_delta,
     database_url,
     mebibytes,
@@ -401,23 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--holders", type=int, default=8, help="token holders besides the deployer (default: %(default)s)"
     )
-    parser.add_argument(
-        "--enclave",
-        choices=["process", "in-process"],
-        default="process",
-        help="where the node runs its enclave (default: %(default)s, as conclave dev)",
-    )
-    parser.add_argument(
-        "--node-arg",
-        action="append",
-        default=[],
-        metavar="ARG",
-        help="pass ARG to `conclave dev` (repeatable)",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    parser.add_argument(
-        "--profile", type=Path, metavar="FILE", help="run the node under cProfile, writing FILE"
-    )
+    add_node_arguments(parser)
     return parser
 
 

@@ -62,6 +62,7 @@ from bench.common import (
     LEDGER_FILE,
     NodeProcesses,
     Progress,
+    add_node_arguments,
     database_url,
     mebibytes,
     node_directory,
@@ -561,23 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="most logs in a page of the paged scan, and in a block (default: %(default)s, the node's "
         "default --max-log-results)",
     )
-    parser.add_argument(
-        "--enclave",
-        choices=["process", "in-process"],
-        default="process",
-        help="where the node runs its enclave (default: %(default)s, as conclave dev)",
-    )
-    parser.add_argument(
-        "--node-arg",
-        action="append",
-        default=[],
-        metavar="ARG",
-        help="pass ARG to `conclave dev` (repeatable)",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    parser.add_argument(
-        "--profile", type=Path, metavar="FILE", help="run the node under cProfile, writing FILE"
-    )
+    add_node_arguments(parser)
     return parser
 
 

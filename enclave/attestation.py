@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -68,33 +68,15 @@ class Quote:
     platform_certificate: bytes
     signature: bytes
 
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, field.name) for field in fields(self))
+
     def signed_body(self) -> bytes:
         """What the platform signs: everything but the signature, under a domain prefix."""
-        return QUOTE_DOMAIN + rlp.encode(
-            [
-                self.version,
-                self.measurement,
-                self.node_public_key,
-                self.report_data,
-                self.issued_at,
-                self.platform_key,
-                self.platform_certificate,
-            ]
-        )
+        return QUOTE_DOMAIN + rlp.encode(list(self._values()[:-1]))
 
     def encode(self) -> bytes:
-        return rlp.encode(
-            _QuoteFields(
-                self.version,
-                self.measurement,
-                self.node_public_key,
-                self.report_data,
-                self.issued_at,
-                self.platform_key,
-                self.platform_certificate,
-                self.signature,
-            )
-        )
+        return rlp.encode(_QuoteFields(*self._values()))
 
     @classmethod
     def decode(cls, raw: bytes) -> Quote:
