@@ -1,4 +1,5 @@
-"""The enclave run inside the host's process."""
+"""The enclave's work, run in the process that holds it: the enclave process (`enclave.main`),
+or the node's own for tests and tools."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class InProcessEnclave:
-    """Executes and reads state for one node, in the host's process."""
+    """Executes, reads state, keeps the keys and attests, for one node, in this process."""
 
     def __init__(
         self,
