@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from evm_runtime.calls import AccessListOutcome
 from evm_runtime.chain import ChainParams, GenesisAccount
 from evm_runtime.state_proofs import AccountProof
 from evm_runtime.transactions import CallRequest, DecodedTransaction
@@ -92,3 +93,5 @@ class EnclaveAPI(Protocol):
     def call(self, call: CallRequest, block_number: int) -> bytes: ...
 
     def estimate_gas(self, call: CallRequest, block_number: int) -> int: ...
+
+    def create_access_list(self, call: CallRequest, block_number: int) -> AccessListOutcome: ...

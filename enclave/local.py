@@ -11,7 +11,7 @@ from pathlib import Path
 from eth.abc import BlockHeaderAPI, StateAPI
 
 from evm_runtime.block_builder import BlockEnv, build_block
-from evm_runtime.calls import CallContext, state_at
+from evm_runtime.calls import AccessListOutcome, CallContext, state_at
 from evm_runtime.chain import (
     ChainParams,
     GenesisAccount,
@@ -248,3 +248,6 @@ class InProcessEnclave:
 
     def estimate_gas(self, call: CallRequest, block_number: int) -> int:
         return self._call_context(block_number).estimate_gas(call)
+
+    def create_access_list(self, call: CallRequest, block_number: int) -> AccessListOutcome:
+        return self._call_context(block_number).create_access_list(call)

@@ -8,8 +8,9 @@ ether can still call view functions.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from eth._utils.address import generate_contract_address
 from eth.abc import BlockHeaderAPI, ComputationAPI, SignedTransactionAPI, StateAPI
 from eth.exceptions import Revert
 from eth_abi import decode as abi_decode
@@ -25,7 +26,7 @@ from .exceptions import (
 )
 from .state_db import NodeCache, StateOverlay
 from .transactions import CallRequest, make_call_transaction
-from .types import Hash32
+from .types import Address, Hash32
 
 ERROR_SELECTOR = bytes.fromhex("08c379a0")
 PANIC_SELECTOR = bytes.fromhex("4e487b71")
@@ -84,6 +85,37 @@ class CallOutcome:
     gas_used: int
 
 
+AccessList = tuple[tuple[Address, tuple[int, ...]], ...]
+MAX_ACCESS_LIST_ROUNDS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class AccessListOutcome:
+    """The accounts and slots a call touches, and the gas it uses with them declared."""
+
+    access_list: AccessList
+    gas_used: int
+    error: str | None
+
+
+def _record_accesses(state: StateAPI) -> dict[Address, set[int]]:
+    """Every account and storage slot `state` marks warm from now on (EIP-2929)."""
+    touched: dict[Address, set[int]] = {}
+    accounts = state._account_db  # type: ignore[attr-defined]
+    mark_address, mark_storage = accounts.mark_address_warm, accounts.mark_storage_warm
+
+    def address_warm(address: Address) -> None:
+        touched.setdefault(Address(address), set())
+        mark_address(address)
+
+    def storage_warm(address: Address, slot: int) -> None:
+        touched.setdefault(Address(address), set()).add(slot)
+        mark_storage(address, slot)
+
+    accounts.mark_address_warm, accounts.mark_storage_warm = address_warm, storage_warm
+    return touched
+
+
 class CallContext:
     """Executes calls against one block's state."""
 
@@ -129,6 +161,42 @@ class CallContext:
             output=bytes(computation.output),
             gas_used=tx.gas - computation.get_gas_remaining(),
         )
+
+    def create_access_list(self, call: CallRequest) -> AccessListOutcome:
+        """The access list that covers what `call` touches, as geth makes it.
+
+        The call runs with the list found so far until the list stops changing. The
+        sender, the recipient (or the created contract), the coinbase and the precompiles
+        are warm anyway: they are listed only for the storage slots touched in them.
+        """
+        precompiles = set(VM.get_state_class().computation_class.get_precompiles())
+        current: AccessList = tuple(call.access_list)  # type: ignore[arg-type]
+        for _ in range(MAX_ACCESS_LIST_ROUNDS):
+            traced = replace(call, access_list=current)
+            state = self._state_for(traced)
+            tx = self._transaction(state, traced, traced.gas)
+            recipient = call.to or generate_contract_address(call.sender, tx.nonce)
+            warm_anyway = {call.sender, recipient, Address(self._header.coinbase), *precompiles}
+            touched = _record_accesses(state)
+            computation = _apply(state, tx)
+            found = tuple(
+                (address, tuple(sorted(slots)))
+                for address, slots in touched.items()
+                if slots or address not in warm_anyway
+            )
+            if found == current:
+                break
+            current = found
+        used = tx.gas - computation.get_gas_remaining()
+        refund = min(computation.get_gas_refund(), used // 5)
+        error = None
+        if computation.is_error:
+            error = (
+                revert_message(bytes(computation.output))
+                if isinstance(computation.error, Revert)
+                else f"execution failed: {type(computation.error).__name__}"
+            )
+        return AccessListOutcome(current, used - refund, error)
 
     def estimate_gas(self, call: CallRequest) -> int:
         """The least gas limit with which `call` succeeds (found by binary search)."""

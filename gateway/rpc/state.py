@@ -108,6 +108,22 @@ def eth_call(node: Node, call: p.CallObject, ref: p.BlockRef) -> str:
     return data(node.enclave.call(call_request(node, call), node.block_number_of(ref)))
 
 
+@rpc("eth_createAccessList", Param("transaction", p.call_object), BLOCK)
+def eth_create_access_list(node: Node, call: p.CallObject, ref: p.BlockRef) -> dict[str, Any]:
+    check_call_gas(node, call)
+    outcome = node.enclave.create_access_list(call_request(node, call), node.block_number_of(ref))
+    result: dict[str, Any] = {
+        "accessList": [
+            {"address": address(account), "storageKeys": [data(slot.to_bytes(32, "big")) for slot in slots]}
+            for account, slots in outcome.access_list
+        ],
+        "gasUsed": quantity(outcome.gas_used),
+    }
+    if outcome.error is not None:
+        result["error"] = outcome.error
+    return result
+
+
 @rpc("eth_estimateGas", Param("transaction", p.call_object), BLOCK)
 def eth_estimate_gas(node: Node, call: p.CallObject, ref: p.BlockRef) -> str:
     check_call_gas(node, call)

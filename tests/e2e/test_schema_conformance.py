@@ -330,6 +330,11 @@ def _cases() -> list[tuple[str, str, Callable[[SimpleNamespace], list[Any]]]]:
         ("pending", "eth_getFilterChanges", lambda w: [w.filters["pending"]]),
         ("logs", "eth_getFilterLogs", lambda w: [w.filters["logs"]]),
         ("installed", "eth_uninstallFilter", lambda w: [w.new_filter()]),
+        (
+            "call",
+            "eth_createAccessList",
+            lambda w: [{"from": w.alice.address, "to": w.probe.address, "input": "0x6d4ce63c"}],
+        ),
         ("contract", "eth_getProof", lambda w: [w.probe.address, ["0x0", "0x1"], w.block_number]),
         ("absent", "eth_getProof", lambda w: [fresh_account().address, [], "latest"]),
         ("slots", "eth_getStorageValues", lambda w: [{w.probe.address: ["0x0"], z: ["0x1"]}, "latest"]),

@@ -108,3 +108,40 @@ def test_bad_requests_say_what_is_wrong(
 ) -> None:
     error = proof_node.rpc(method, params)["error"]
     assert error["code"] == -32602 and fragment in error["message"]
+
+
+def test_an_access_list_predicts_the_gas_of_the_transaction_that_uses_it(proof_node: DevNode) -> None:
+    w3 = connect(proof_node)
+    signer = Signer(w3, proof_node.accounts[2].key)
+    token, _ = signer.deploy("ConclaveToken", "Access", "AX", 10**24)
+    receiver = fresh_account().address
+    data = token.functions.transfer(receiver, 5)._encode_transaction_data()
+    request = {"from": signer.address, "to": token.address, "data": data}
+    raw = proof_node.result("eth_createAccessList", [request, "latest"])
+    validate_result("eth_createAccessList", raw)
+    [entry] = raw["accessList"]
+    assert entry["address"] == token.address and len(entry["storageKeys"]) == 2  # both balances
+    predicted = int(raw["gasUsed"], 16)
+    assert w3.eth.create_access_list(request)["gasUsed"] == predicted  # web3.py reads it too
+    receipt = signer.transact(to=token.address, data=data, accessList=raw["accessList"], gas=100_000)
+    assert receipt["status"] == 1 and receipt["gasUsed"] == predicted
+
+
+def test_an_access_list_follows_nested_calls_and_reports_reverts(proof_node: DevNode) -> None:
+    w3 = connect(proof_node)
+    signer = Signer(w3, proof_node.accounts[3].key)
+    probe, _ = signer.deploy("Probe")
+    signer.call_fn(probe.functions.spawnChild(1))
+    child = probe.functions.lastChild().call()
+
+    def request(data: str) -> dict[str, str]:
+        return {"from": signer.address, "to": probe.address, "data": data}
+
+    ping = request(probe.functions.pingChild(2)._encode_transaction_data())
+    listed = proof_node.result("eth_createAccessList", [ping])["accessList"]
+    entries = {entry["address"]: entry["storageKeys"] for entry in listed}
+    assert entries[child] == ["0x" + "00" * 32]  # the child's counter, reached through a nested call
+    assert entries[probe.address]  # the recipient only for its slots: it is warm anyway
+    fail = request(probe.functions.revertWithReason()._encode_transaction_data())
+    answer = proof_node.result("eth_createAccessList", [fail])
+    assert "reverted" in answer["error"]
