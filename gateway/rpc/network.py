@@ -7,7 +7,7 @@ from typing import Any
 from eth_hash.auto import keccak
 
 from evm_runtime.chain import decode_header, next_base_fee
-from evm_runtime.fees import DEFAULT_PRIORITY_FEE, percentile_rewards
+from evm_runtime.fees import DEFAULT_PRIORITY_FEE, blob_base_fee, percentile_rewards
 from ledger.store import StoredBlock
 
 from .. import params as p
@@ -79,6 +79,16 @@ def eth_coinbase(node: Node) -> str | None:
 @rpc("eth_gasPrice")
 def eth_gas_price(node: Node) -> str:
     return quantity(node.enclave.next_base_fee() + DEFAULT_PRIORITY_FEE)
+
+
+@rpc("eth_baseFee")
+def eth_base_fee(node: Node) -> str:
+    return quantity(node.enclave.next_base_fee())
+
+
+@rpc("eth_blobBaseFee")
+def eth_blob_base_fee(node: Node) -> str:
+    return quantity(blob_base_fee(decode_header(node.head.header).excess_blob_gas))
 
 
 @rpc("eth_maxPriorityFeePerGas")

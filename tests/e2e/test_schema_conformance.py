@@ -217,6 +217,8 @@ def _cases() -> list[tuple[str, str, Callable[[SimpleNamespace], list[Any]]]]:
         ("plain", "eth_coinbase", lambda w: []),
         ("plain", "eth_gasPrice", lambda w: []),
         ("plain", "eth_maxPriorityFeePerGas", lambda w: []),
+        ("plain", "eth_baseFee", lambda w: []),
+        ("plain", "eth_blobBaseFee", lambda w: []),
         ("rewards", "eth_feeHistory", lambda w: ["0x4", w.block_number, [10, 50, 90]]),
         ("no-percentiles", "eth_feeHistory", lambda w: ["0x2", "latest", []]),
         ("pending", "eth_feeHistory", lambda w: ["0x3", "pending", [25, 75]]),
