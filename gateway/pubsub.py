@@ -27,6 +27,8 @@ from ledger.store import BlockRecord, StoredLog
 from .params import LogFilter
 from .views import header_view, log_view, pending_view
 
+SUBSCRIPTION_METHODS = ("eth_subscribe", "eth_unsubscribe")
+"""Methods only a WebSocket connection serves (they need one to notify)."""
 NEW_HEADS, LOGS, NEW_PENDING = "newHeads", "logs", "newPendingTransactions"
 KINDS = (NEW_HEADS, LOGS, NEW_PENDING)
 DEFAULT_MAX_QUEUED = 4_096

@@ -19,12 +19,10 @@ from . import params as p
 from .errors import INVALID_PARAMS, INVALID_REQUEST, LIMIT_EXCEEDED, PARSE_ERROR, RpcError
 from .jsonrpc import Admission, Limits, answer_payload, handle_request, parse_json
 from .node import Node
-from .pubsub import KINDS, LOGS, NEW_PENDING, Subscriber
+from .pubsub import KINDS, LOGS, NEW_PENDING, SUBSCRIPTION_METHODS, Subscriber
 
 log = logging.getLogger(__name__)
 
-SUBSCRIPTION_METHODS = ("eth_subscribe", "eth_unsubscribe")
-"""Methods only a WebSocket connection serves (they need one to notify)."""
 TOO_SLOW = 1013
 
 Json = Any

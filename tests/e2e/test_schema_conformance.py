@@ -42,6 +42,13 @@ EXTENSIONS: dict[str, dict[str, Any]] = {
     "web3_sha3": {"$ref": "urn:execution-apis:components#/components/schemas/hash32"},
     "net_listening": {"type": "boolean"},
     "net_peerCount": {"$ref": "urn:execution-apis:components#/components/schemas/uint"},
+    "rpc.discover": {
+        "type": "object",
+        "required": ["openrpc", "info", "methods", "components"],
+        "properties": {
+            "methods": {"type": "array", "items": {"type": "object", "required": ["name", "params"]}}
+        },
+    },
     # Proof-of-work methods the spec dropped, answered as a post-merge node does.
     "eth_mining": {"type": "boolean"},
     "eth_hashrate": {"$ref": "urn:execution-apis:components#/components/schemas/uint"},
@@ -340,6 +347,7 @@ def _cases() -> list[tuple[str, str, Callable[[SimpleNamespace], list[Any]]]]:
         ("contract", "eth_getProof", lambda w: [w.probe.address, ["0x0", "0x1"], w.block_number]),
         ("absent", "eth_getProof", lambda w: [fresh_account().address, [], "latest"]),
         ("slots", "eth_getStorageValues", lambda w: [{w.probe.address: ["0x0"], z: ["0x1"]}, "latest"]),
+        ("plain", "rpc.discover", lambda w: []),
         ("plain", "eth_mining", lambda w: []),
         ("plain", "eth_hashrate", lambda w: []),
         ("known", "eth_getUncleCountByBlockHash", lambda w: [w.block_hash]),
