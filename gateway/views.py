@@ -59,10 +59,15 @@ def header_view(header: BlockHeaderAPI, size: int) -> Json:
     }
 
 
+def block_encoding(header: BlockHeaderAPI | bytes, raw_transactions: list[bytes]) -> bytes:
+    """The block's RLP encoding: [header, transactions, uncles, withdrawals]."""
+    head = rlp.decode(header) if isinstance(header, bytes) else header
+    return rlp.encode([head, [_as_rlp_item(raw) for raw in raw_transactions], [], []])
+
+
 def block_size(header: BlockHeaderAPI, raw_transactions: list[bytes]) -> int:
-    """The length of the block's RLP encoding: [header, txs, uncles, withdrawals]."""
-    body = [header, [_as_rlp_item(raw) for raw in raw_transactions], [], []]
-    return len(rlp.encode(body))
+    """The length of the block's RLP encoding."""
+    return len(block_encoding(header, raw_transactions))
 
 
 def _as_rlp_item(raw: bytes) -> object:

@@ -311,6 +311,16 @@ class LedgerStore:
                 select(func.count()).select_from(Transaction).where(Transaction.sender == sender)
             ).scalar_one()
 
+    def receipt_encodings(self, number: int) -> list[bytes]:
+        """The EIP-2718 encodings of a block's receipts, in transaction order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(Receipt.encoded)
+                .where(Receipt.block_number == number)
+                .order_by(Receipt.transaction_index)
+            ).all()
+        return [bytes(row[0]) for row in rows]
+
     def truncate_after(self, number: int) -> int:
         """Delete the blocks after `number` with all they hold, in one transaction; how many.
 

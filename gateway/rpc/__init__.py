@@ -1,6 +1,6 @@
 """The JSON-RPC methods, one module a namespace; importing this package registers them all."""
 
-from . import blocks, dev_chain, discover, logs, mining, network, signing, state, txpool
+from . import blocks, dev_chain, discover, logs, mining, network, raw, signing, state, txpool
 from .registry import METHODS, Method, Param, rpc
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "logs",
     "mining",
     "network",
+    "raw",
     "rpc",
     "signing",
     "state",
