@@ -18,10 +18,20 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The Hardhat 3 example pins Node.js 22 (the `node` package). npm skips optional packages
+# whose engines the running Node.js does not meet, as Hardhat's native EDR binding (Node
+# 22+), so a second pass runs npm on the pinned Node.js to add them (lockfile untouched).
+HARDHAT_EXAMPLE := examples/hardhat
+$(HARDHAT_EXAMPLE)/node_modules/.installed: $(HARDHAT_EXAMPLE)/package.json $(HARDHAT_EXAMPLE)/package-lock.json
+	npm ci --prefix $(HARDHAT_EXAMPLE) --no-audit --no-fund --loglevel=error
+	PATH="$(CURDIR)/$(HARDHAT_EXAMPLE)/node_modules/.bin:$$PATH" \
+		npm install --prefix $(HARDHAT_EXAMPLE) --no-save --no-audit --no-fund --loglevel=error
+	touch $@
+
 dev: $(BIN)/.installed
 	$(BIN)/conclave dev $(ARGS)
 
-test: $(BIN)/.installed node_modules/.installed
+test: $(BIN)/.installed node_modules/.installed $(HARDHAT_EXAMPLE)/node_modules/.installed
 	$(BIN)/pytest -n 2 $(ARGS)
 
 bench: $(BIN)/.installed node_modules/.installed
@@ -37,4 +47,4 @@ compile-contracts: node_modules/.installed
 	node scripts/compile-contracts.mjs
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules $(HARDHAT_EXAMPLE)/node_modules .pytest_cache .hypothesis

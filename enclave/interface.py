@@ -8,6 +8,7 @@ from typing import Protocol
 
 from evm_runtime.calls import AccessListOutcome
 from evm_runtime.chain import ChainParams, GenesisAccount
+from evm_runtime.state_patch import StatePatch
 from evm_runtime.state_proofs import AccountProof
 from evm_runtime.transactions import CallRequest, DecodedTransaction
 from evm_runtime.types import Address
@@ -95,3 +96,9 @@ class EnclaveAPI(Protocol):
     def estimate_gas(self, call: CallRequest, block_number: int) -> int: ...
 
     def create_access_list(self, call: CallRequest, block_number: int) -> AccessListOutcome: ...
+
+    # -- dev chains -------------------------------------------------------------------
+
+    def execute_patch(self, patch: StatePatch, timestamp: int) -> ExecutionResult:
+        """A block of no transactions whose state is the head's with `patch` applied
+        (`evm_runtime.state_patch`); like `execute`, it counts once stored and `committed`."""

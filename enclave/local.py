@@ -10,7 +10,7 @@ from pathlib import Path
 
 from eth.abc import BlockHeaderAPI, StateAPI
 
-from evm_runtime.block_builder import BlockEnv, build_block
+from evm_runtime.block_builder import BlockEnv, BuiltBlock, build_block
 from evm_runtime.calls import AccessListOutcome, CallContext, state_at
 from evm_runtime.chain import (
     ChainParams,
@@ -22,6 +22,7 @@ from evm_runtime.chain import (
 )
 from evm_runtime.exceptions import InvalidRequest, NotFound
 from evm_runtime.state_db import NodeCache
+from evm_runtime.state_patch import StatePatch, build_patch_block
 from evm_runtime.state_proofs import AccountProof, prove_account
 from evm_runtime.transactions import (
     CallRequest,
@@ -170,6 +171,9 @@ class InProcessEnclave:
             self._cache,
             reversed(self._ancestors),
         )
+        return self._executed(built)
+
+    def _executed(self, built: BuiltBlock) -> ExecutionResult:
         header = built.header
         record = BlockRecord(
             number=header.block_number,
@@ -251,3 +255,11 @@ class InProcessEnclave:
 
     def create_access_list(self, call: CallRequest, block_number: int) -> AccessListOutcome:
         return self._call_context(block_number).create_access_list(call)
+
+    # -- dev chains -----------------------------------------------------------------------
+
+    def execute_patch(self, patch: StatePatch, timestamp: int) -> ExecutionResult:
+        built = build_patch_block(
+            self._head_header(), patch, self._params, self._coinbase, timestamp, self._cache
+        )
+        return self._executed(built)

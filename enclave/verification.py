@@ -6,6 +6,8 @@ The rules checked, block by block from genesis to the head:
   and names the previous block as its parent;
 - the stored transactions decode, are signed for this chain by their stored senders, and
   their trie root is the header's transactions root;
+- a dev chain's state patch block (`evm_runtime.state_patch`) holds no transactions, and
+  applying its stored patch to the parent's state gives exactly the stored header;
 - replaying the transactions on the parent's state, with the header's coinbase, time and
   gas limit, includes every one of them and gives exactly the stored header (state root,
   receipts root, bloom, gas used), hence the same hash;
@@ -29,6 +31,7 @@ from evm_runtime.block_builder import BlockEnv, build_block
 from evm_runtime.chain import ChainParams, decode_header
 from evm_runtime.exceptions import ConclaveError
 from evm_runtime.state_db import NodeCache
+from evm_runtime.state_patch import build_patch_block, stored_patch
 from evm_runtime.transactions import decode_signed_transaction
 from evm_runtime.trie_root import BLANK_ROOT, ordered_trie_root
 from evm_runtime.types import ExecutedTransaction, Hash32, LogRecord
@@ -136,8 +139,14 @@ def _verify_block(
             problems.append(f"transaction {tx.hash.hex()}: stored sender or hash differ from its signature")
         decoded.append(item)
     params = ChainParams(chain_id=chain_id, gas_limit=header.gas_limit)
-    env = BlockEnv(coinbase=header.coinbase, timestamp=header.timestamp, extra_data=header.extra_data)
-    built = build_block(parent, decoded, params, env, cache, reversed(ancestors))
+    patch = stored_patch(header, cache)
+    if patch is not None:
+        if decoded:
+            problems.append("a state patch block holds transactions")
+        built = build_patch_block(parent, patch, params, header.coinbase, header.timestamp, cache)
+    else:
+        env = BlockEnv(coinbase=header.coinbase, timestamp=header.timestamp, extra_data=header.extra_data)
+        built = build_block(parent, decoded, params, env, cache, reversed(ancestors))
     if built.deferred or built.dropped:
         left_out = len(built.deferred) + len(built.dropped)
         problems.append(f"{left_out} stored transactions would not be included on replay")

@@ -18,6 +18,7 @@ from enclave.local import InProcessEnclave
 from enclave.process import EnclaveLaunch, EnclaveProcess
 from evm_runtime.chain import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, ChainParams, GenesisAccount
 from evm_runtime.exceptions import NotFound
+from evm_runtime.state_patch import StatePatch
 from evm_runtime.types import ZERO_ADDRESS, Address
 from ledger.database import is_in_memory, make_engine
 from ledger.mempool import Mempool
@@ -38,6 +39,14 @@ ENCLAVE_WATCH_SECONDS = 1.0
 
 class ChainMismatch(Exception):
     """The data directory holds another chain than the one asked for."""
+
+
+@dataclass(frozen=True, slots=True)
+class DevSnapshot:
+    """What evm_snapshot saves: the head and the time offset of later blocks."""
+
+    block_number: int
+    time_offset: int
 
 
 @dataclass(frozen=True)
@@ -77,8 +86,8 @@ class Node:
         self.pool = Mempool(max_transactions=config.pool_size)
         self.filters = FilterRegistry()
         self.pubsub = SubscriptionHub()
-        self.dev_snapshots: dict[int, int] = {}
-        """evm_snapshot ids and the head each saved (dev chains)."""
+        self.dev_snapshots: dict[int, DevSnapshot] = {}
+        """evm_snapshot ids and what each saved (dev chains)."""
         self.metrics.gauge("conclave_pool_transactions", "Transactions in the pool.", lambda: len(self.pool))
         self.metrics.gauge("conclave_latest_block", "Number of the latest block.", lambda: self._head.number)
         self.metrics.gauge(
@@ -274,6 +283,14 @@ class Node:
         self.enclave.reload_head()
         self.pool.clear()
         self._head = self._load_head()
+
+    def patch_state(self, patch: StatePatch) -> BlockRecord:
+        """Seal a block of no transactions whose state carries `patch` (dev chains only;
+        `evm_runtime.state_patch` says how it stays verifiable)."""
+        touched = [change.address for change in patch.changes]
+        return self.ordering.seal_made(
+            lambda timestamp: self.enclave.execute_patch(patch, timestamp), touched
+        )
 
     # -- writes -----------------------------------------------------------------------
 

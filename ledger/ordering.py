@@ -82,10 +82,15 @@ class SoloOrdering:
         return dict(zip(senders, self._executor.account_nonces(senders), strict=True)).__getitem__
 
     def _timestamp(self) -> int:
+        """The next block's time: the clock plus the offset, or `next_timestamp` once set,
+        from which later blocks then go on (the offset moves to it, as on Hardhat; never
+        behind the clock)."""
+        now = int(self._clock())
         if self.next_timestamp is not None:
             timestamp, self.next_timestamp = self.next_timestamp, None
+            self.time_offset = max(timestamp - now, 0)
             return timestamp
-        return int(self._clock()) + self.time_offset
+        return now + self.time_offset
 
     def seal(self, *, allow_empty: bool = False) -> BlockRecord | None:
         """Seal the ready transactions into one block; None if there was nothing to seal."""
@@ -93,18 +98,27 @@ class SoloOrdering:
         if not batch and not allow_empty:
             return None
         result = self._executor.execute(batch, self._timestamp())
-        self._store.append_block(result.block)
-        self._executor.committed(result.block)
-        self._pool.remove(tx.hash for tx in result.block.transactions)
         for decoded, reason in result.dropped:
             log.info("dropped transaction %s: %s", decoded.hash.hex(), reason)
         self._pool.remove(decoded.hash for decoded, _ in result.dropped)
         touched = [tx.sender for tx in result.block.transactions]
         touched += [decoded.sender for decoded, _ in result.dropped]
+        return self._commit(result.block, touched)
+
+    def seal_made(self, make: Callable[[int], ExecutionResult], touched: Sequence[Address]) -> BlockRecord:
+        """Seal the block `make(timestamp)` returns instead of a batch of the pool (a dev
+        chain's state patch); waiting transactions of `touched` accounts whose nonce is used
+        are dropped."""
+        return self._commit(make(self._timestamp()).block, touched)
+
+    def _commit(self, block: BlockRecord, touched: Sequence[Address]) -> BlockRecord:
+        self._store.append_block(block)
+        self._executor.committed(block)
+        self._pool.remove(tx.hash for tx in block.transactions)
         senders = list(dict.fromkeys(touched))
         self._pool.prune_stale(senders, self._nonces_of(senders))
-        self._on_block(result.block)
-        return result.block
+        self._on_block(block)
+        return block
 
     async def _gather(self) -> None:
         """Wait while transactions keep arriving, up to `MAX_GATHER_SECONDS`.

@@ -5,20 +5,35 @@
 - `evm_increaseTime(seconds)` moves every later block's time forward;
   `evm_setNextBlockTimestamp(time)` sets the next block's, which must be later than the
   latest block's;
-- `evm_snapshot` saves the head and returns an id; `evm_revert(id)` cuts the chain back
-  to it (later blocks and every waiting transaction are gone) and forgets that snapshot
-  and the later ones; an unknown id answers false.
+- `evm_snapshot` saves the head and the time offset and returns an id; `evm_revert(id)`
+  cuts the chain back to it (later blocks and every waiting transaction are gone),
+  restores the time offset and forgets that snapshot and the later ones; an unknown id
+  answers false;
+- `hardhat_setBalance` / `anvil_setBalance`, `…_setNonce`, `…_setCode` and
+  `…_setStorageAt` seal a block of no transactions whose state carries the change (a
+  state patch, `evm_runtime.state_patch`), since state only changes through blocks here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from evm_runtime.exceptions import InvalidRequest
+from evm_runtime.state_patch import (
+    SetBalance,
+    SetCode,
+    SetNonce,
+    SetStorage,
+    StateChange,
+    StatePatch,
+    check_change,
+)
+from evm_runtime.types import Address
 
 from .. import params as p
 from ..hexcodec import quantity
-from ..node import Node
+from ..node import DevSnapshot, Node
 from .registry import Param, rpc
 
 MAX_MINED_BLOCKS = 10_000
@@ -51,11 +66,13 @@ def evm_mine(node: Node, timestamp: int | None) -> str:
 
 
 def _mine(node: Node, count: int | None, interval: int | None) -> None:
+    """Seal `count` blocks: the first at the next block's time, the others `interval`
+    seconds apart (1 by default), as Hardhat mines them."""
     blocks = 1 if count is None else count
     if not 0 < blocks <= MAX_MINED_BLOCKS:
         raise InvalidRequest(f"mine from 1 to {MAX_MINED_BLOCKS} blocks at a time, not {blocks}")
-    for _ in range(blocks):
-        if interval:
+    for mined in range(blocks):
+        if mined and interval:
             node.ordering.next_timestamp = node.head.timestamp + interval
         node.ordering.seal(allow_empty=True)
 
@@ -96,16 +113,69 @@ def evm_set_next_block_timestamp(node: Node, timestamp: int) -> None:
 @rpc("evm_snapshot", dev_only=True)
 def evm_snapshot(node: Node) -> str:
     snapshot_id = max(node.dev_snapshots, default=0) + 1
-    node.dev_snapshots[snapshot_id] = node.head.number
+    node.dev_snapshots[snapshot_id] = DevSnapshot(node.head.number, node.ordering.time_offset)
     return quantity(snapshot_id)
 
 
 @rpc("evm_revert", Param("snapshot", p.quantity), dev_only=True)
 def evm_revert(node: Node, snapshot_id: int) -> bool:
-    block_number = node.dev_snapshots.get(snapshot_id)
-    if block_number is None:
+    saved = node.dev_snapshots.get(snapshot_id)
+    if saved is None:
         return False
     for later in [known for known in node.dev_snapshots if known >= snapshot_id]:
         del node.dev_snapshots[later]
-    node.rewind_to(block_number)
+    node.rewind_to(saved.block_number)
+    node.ordering.time_offset = saved.time_offset
+    node.ordering.next_timestamp = None
     return True
+
+
+# -- state patches ----------------------------------------------------------------------
+
+
+def _patch(node: Node, change: StateChange) -> None:
+    check_change(change)
+    node.patch_state(StatePatch((change,)))
+
+
+def _set_balance(node: Node, account: Address, balance: int) -> None:
+    _patch(node, SetBalance(account, balance))
+
+
+def _set_nonce(node: Node, account: Address, nonce: int) -> None:
+    _patch(node, SetNonce(account, nonce))
+
+
+def _set_code(node: Node, account: Address, code: bytes) -> None:
+    _patch(node, SetCode(account, code))
+
+
+def _set_storage_at(node: Node, account: Address, slot: int, value: bytes) -> None:
+    _patch(node, SetStorage(account, slot, int.from_bytes(value, "big")))
+
+
+_ACCOUNT = Param("address", p.address)
+_PATCHES = {
+    "setBalance": (_set_balance, (_ACCOUNT, Param("balance", p.quantity))),
+    "setNonce": (_set_nonce, (_ACCOUNT, Param("nonce", p.quantity))),
+    "setCode": (_set_code, (_ACCOUNT, Param("code", p.data))),
+    "setStorageAt": (
+        _set_storage_at,
+        (_ACCOUNT, Param("slot", p.storage_slot), Param("value", p.hash32)),
+    ),
+}
+
+
+def _answering(result: bool | None, handler: Callable[..., None]) -> Callable[..., bool | None]:
+    """`handler`, answering `result` (Hardhat answers true, Anvil null)."""
+
+    def answer(node: Node, *args: Any) -> bool | None:
+        handler(node, *args)
+        return result
+
+    return answer
+
+
+for _suffix, (_handler, _params) in _PATCHES.items():
+    rpc(f"hardhat_{_suffix}", *_params, dev_only=True)(_answering(True, _handler))
+    rpc(f"anvil_{_suffix}", *_params, dev_only=True)(_answering(None, _handler))

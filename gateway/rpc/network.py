@@ -16,6 +16,9 @@ from ..node import Node
 from .registry import Param, rpc
 
 CLIENT_VERSION = "Conclave/v0.1.0/python"
+DEV_CLIENT_VERSION = f"anvil-compatible {CLIENT_VERSION}"
+"""A dev node's: Hardhat's network helpers serve only nodes whose version starts with
+"anvil" (or "hardhat"), and a dev node serves the Anvil methods they call."""
 MAX_FEE_HISTORY_BLOCKS = 1024
 MAX_REWARD_PERCENTILES = 100
 
@@ -25,7 +28,7 @@ MAX_REWARD_PERCENTILES = 100
 
 @rpc("web3_clientVersion")
 def web3_client_version(node: Node) -> str:
-    return CLIENT_VERSION
+    return DEV_CLIENT_VERSION if node.config.dev_mode else CLIENT_VERSION
 
 
 @rpc("web3_sha3", Param("data", p.data))

@@ -63,3 +63,31 @@ def test_snapshot_revert_survives_a_restart_and_the_ledger_still_verifies(tmp_pa
         node.stop()
     verified = run_conclave("ledger", "verify", "--data-dir", str(tmp_path), "--json", timeout=120)
     assert verified.returncode == 0 and json.loads(verified.stdout)["ok"], verified
+
+
+def test_state_patches_and_time_travel_through_web3_and_the_ledger_still_verifies(tmp_path: Path) -> None:
+    node = start_dev_node("--data-dir", str(tmp_path))
+    try:
+        w3 = connect(node)
+        rich, contract = fresh_account().address, fresh_account().address
+        assert node.result("hardhat_setBalance", [rich, hex(10**24)]) is True
+        assert w3.eth.get_balance(rich) == 10**24
+        runtime = "0x600554600052602060" + "00f3"  # returns storage slot 5
+        node.result("anvil_setCode", [contract, runtime])
+        node.result("anvil_setStorageAt", [contract, "0x5", "0x" + "00" * 31 + "2a"])
+        assert int.from_bytes(w3.eth.call({"to": contract}), "big") == 42
+        node.result("hardhat_setNonce", [rich, "0x7"])
+        assert w3.eth.get_transaction_count(rich) == 7
+
+        latest = w3.eth.get_block("latest")["timestamp"]
+        node.result("evm_setNextBlockTimestamp", [hex(latest + 86_400)])
+        node.result("hardhat_mine", ["0x1", "0x1"])
+        assert w3.eth.get_block("latest")["timestamp"] == latest + 86_400
+        refused = node.rpc("evm_setNextBlockTimestamp", [hex(latest)])["error"]
+        assert refused["code"] == -32000 and "not after the latest block" in refused["message"]
+        head = w3.eth.block_number
+    finally:
+        assert node.stop() == 0
+    verified = run_conclave("ledger", "verify", "--data-dir", str(tmp_path), "--json", timeout=120)
+    report = json.loads(verified.stdout)
+    assert verified.returncode == 0 and report["ok"] and report["head"] == head, verified

@@ -68,6 +68,11 @@ EXTENSIONS: dict[str, dict[str, Any]] = {
     "evm_setNextBlockTimestamp": {"type": "null"},
     "hardhat_mine": {"type": "boolean"},
     "anvil_mine": {"type": "null"},
+    **{
+        f"hardhat_{name}": {"type": "boolean"}
+        for name in ("setBalance", "setNonce", "setCode", "setStorageAt")
+    },
+    **{f"anvil_{name}": {"type": "null"} for name in ("setBalance", "setNonce", "setCode", "setStorageAt")},
     "eth_getUncleByBlockHashAndIndex": {"type": "null"},
     "eth_getUncleByBlockNumberAndIndex": {"type": "null"},
     # geth's one-line summaries, keyed like txpool_content: sender, then decimal nonce.
@@ -380,6 +385,14 @@ def _cases() -> list[tuple[str, str, Callable[[SimpleNamespace], list[Any]]]]:
         ("one", "hardhat_mine", lambda w: ["0x1"]),
         ("one", "anvil_mine", lambda w: ["0x1"]),
     ]
+    patched = "0x" + "5e" * 20  # an account no other case reads
+    for prefix in ("hardhat", "anvil"):
+        cases += [
+            ("rich", f"{prefix}_setBalance", lambda w: [patched, hex(10**20)]),
+            ("used", f"{prefix}_setNonce", lambda w: [patched, "0x9"]),
+            ("stop", f"{prefix}_setCode", lambda w: [patched, "0x00"]),
+            ("word", f"{prefix}_setStorageAt", lambda w: [patched, "0x1", "0x" + "00" * 31 + "07"]),
+        ]
     for index in range(6):
         cases.append((f"type-{index}", "eth_getTransactionByHash", lambda w, i=index: [w.tx_hashes[i]]))
         cases.append((f"receipt-{index}", "eth_getTransactionReceipt", lambda w, i=index: [w.tx_hashes[i]]))

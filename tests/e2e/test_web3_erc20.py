@@ -709,5 +709,5 @@ def test_client_and_network_methods(w3: Web3, node: Any) -> None:
     assert len(accounts) == 10
     assert accounts == [a.address for a in node.accounts]
     version = w3.client_version
-    assert version.startswith("Conclave/")
+    assert version.startswith("anvil-compatible Conclave/")
     assert w3.is_connected()

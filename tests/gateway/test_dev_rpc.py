@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 
+from enclave.verification import verify_ledger
 from gateway.node import Node
 from gateway.rpc import METHODS
 from tests.evm_runtime.chainkit import ACCOUNTS, recipient
@@ -47,6 +49,11 @@ def test_the_dev_methods_are_the_expected_ones() -> None:
         "personal_sign",
         "eth_signTypedData_v4",
         "evm_snapshot",
+        "hardhat_setBalance",
+        "anvil_setBalance",
+        "hardhat_setCode",
+        "hardhat_setNonce",
+        "hardhat_setStorageAt",
     } <= set(DEV_METHODS)
 
 
@@ -131,3 +138,90 @@ def test_snapshots_revert_the_chain(dev: Node) -> None:
     call(dev, "eth_sendTransaction", {"from": ALICE.address, "to": recipient(4), "value": "0x1"})
     dev.ordering.seal()
     assert call(dev, "eth_blockNumber") == "0x1"
+
+
+def test_time_increase_as_hardhat_helpers_do_it(dev: Node) -> None:
+    """time.increase(n): evm_setNextBlockTimestamp(latest + n), then hardhat_mine(1, 1)."""
+    target = int(time.time()) + 3_600  # the in-process chain starts at time 1,000
+    call(dev, "evm_setNextBlockTimestamp", hex(target))
+    assert call(dev, "hardhat_mine", "0x1", "0x1") is True
+    mined = int(call(dev, "eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+    assert mined == target
+    call(dev, "evm_mine")  # later blocks go on from there, not from the wall clock
+    assert int(call(dev, "eth_getBlockByNumber", "latest", False)["timestamp"], 16) in range(
+        mined + 1, mined + 60
+    )
+
+
+def test_revert_restores_the_time_offset(dev: Node) -> None:
+    snapshot = call(dev, "evm_snapshot")
+    call(dev, "evm_increaseTime", 10**8)
+    call(dev, "evm_setNextBlockTimestamp", 2 * 10**9)
+    assert call(dev, "evm_revert", snapshot) is True
+    call(dev, "evm_mine")
+    assert abs(int(call(dev, "eth_getBlockByNumber", "latest", False)["timestamp"], 16) - time.time()) < 600
+
+
+@pytest.mark.parametrize("prefix", ["hardhat", "anvil"])
+def test_set_balance_seals_a_block_whose_state_carries_it(dev: Node, prefix: str) -> None:
+    stranger = recipient(7)
+    answer = call(dev, f"{prefix}_setBalance", stranger, hex(10**30))
+    assert answer is (True if prefix == "hardhat" else None)
+    assert call(dev, "eth_getBalance", stranger) == hex(10**30)
+    assert call(dev, "eth_getBalance", stranger, "0x0") == "0x0"  # the past is unchanged
+    block = call(dev, "eth_getBlockByNumber", "latest", False)
+    assert block["number"] == "0x1" and block["transactions"] == [] and len(block["extraData"]) == 66
+    call(dev, f"{prefix}_setBalance", ALICE.address, "0x0")
+    assert call(dev, "eth_getBalance", ALICE.address) == "0x0"
+
+
+def test_set_code_nonce_and_storage(dev: Node) -> None:
+    account = recipient(8)
+    # A contract that returns its storage slot 5: PUSH1 5 SLOAD PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN
+    code = "0x600554600052602060" + "00f3"
+    assert call(dev, "hardhat_setCode", account, code) is True
+    word = "0x" + "ab" * 32
+    assert call(dev, "hardhat_setStorageAt", account, "0x5", word) is True
+    assert call(dev, "eth_getCode", account) == code
+    assert call(dev, "eth_getStorageAt", account, "0x5") == word
+    assert call(dev, "eth_call", {"to": account}) == word
+    assert call(dev, "hardhat_setNonce", ALICE.address, "0x2a") is True
+    assert call(dev, "eth_getTransactionCount", ALICE.address) == "0x2a"
+    tx_hash = call(dev, "eth_sendTransaction", {"from": ALICE.address, "to": recipient(3)})
+    assert call(dev, "eth_getTransactionByHash", tx_hash)["nonce"] == "0x2a"
+
+
+def test_a_raised_nonce_drops_the_waiting_transactions_it_used(dev: Node) -> None:
+    waiting = call(dev, "eth_sendTransaction", {"from": ALICE.address, "to": recipient(3)})
+    call(dev, "hardhat_setNonce", ALICE.address, "0x5")
+    assert call(dev, "eth_getTransactionByHash", waiting) is None
+    assert call(dev, "txpool_status")["pending"] == "0x0"
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "words"),
+    [
+        ("hardhat_setBalance", [ALICE.address, hex(2**256)], "balance"),
+        ("hardhat_setBalance", ["0x1234", "0x1"], "address"),
+        ("hardhat_setNonce", [ALICE.address, hex(2**64)], "nonce"),
+        ("hardhat_setCode", [ALICE.address, "0x" + "00" * 24_577], "24576"),
+        ("hardhat_setStorageAt", [ALICE.address, "0x1", "0x01"], "value"),
+        ("anvil_setStorageAt", [ALICE.address, "0x" + "1" * 65, "0x" + "00" * 32], "slot"),
+    ],
+)
+def test_bad_state_changes_are_refused_and_seal_nothing(
+    dev: Node, method: str, params: list[str], words: str
+) -> None:
+    error = error_of(dev, request(method, params))
+    assert error["code"] in (-32602, -32000) and words in error["message"]
+    assert call(dev, "eth_blockNumber") == "0x0"
+
+
+def test_patched_chain_is_verified_and_the_patch_is_replayed(dev: Node) -> None:
+    call(dev, "hardhat_setBalance", recipient(9), "0x64")
+    call(dev, "hardhat_setStorageAt", recipient(9), "0x0", "0x" + "01" * 32)
+    call(dev, "eth_sendTransaction", {"from": ALICE.address, "to": recipient(9), "value": "0x1"})
+    dev.ordering.seal()
+    report = verify_ledger(dev.store, dev.params.chain_id)
+    assert report.ok and report.blocks == 4, report.discrepancies
+    assert call(dev, "eth_getBalance", recipient(9)) == "0x65"
