@@ -2,5 +2,12 @@
 
 The host (gateway, storage, networking) reaches execution and state only through
 `interface.EnclaveAPI`. `local.InProcessEnclave` implements it in the host's process;
-the separate-process implementation speaks the same interface over messages.
+the separate-process implementation speaks the same interface over messages. Importing
+the package installs the system contracts (governance) into execution.
 """
+
+from evm_runtime.system_contracts import install
+from governance.system_contract import GovernanceContract
+
+install(GovernanceContract())
+"""Conclave's system contracts run wherever the enclave's execution does."""

@@ -6,12 +6,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from evm_runtime.block_access_list import BlockAccessList
 from evm_runtime.calls import AccessListOutcome
 from evm_runtime.chain import ChainParams, GenesisAccount
+from evm_runtime.overrides import NO_OVERRIDES, StateOverrides
+from evm_runtime.simulation import SimulatedBlock, SimulationRequest
 from evm_runtime.state_patch import StatePatch
 from evm_runtime.state_proofs import AccountProof
+from evm_runtime.tracing import TraceOptions, TransactionTrace
 from evm_runtime.transactions import CallRequest, DecodedTransaction
-from evm_runtime.types import Address
+from evm_runtime.types import Address, Hash32
 from ledger.ordering import ExecutionResult
 from ledger.store import BlockRecord
 
@@ -51,8 +55,11 @@ class EnclaveAPI(Protocol):
     def quote(self, report_data: bytes) -> bytes:
         """An attestation quote binding the measurement, the node key and `report_data`."""
 
-    def create_genesis(self, alloc: Mapping[Address, GenesisAccount], timestamp: int) -> BlockRecord:
-        """The genesis block over `alloc` (not yet stored)."""
+    def create_genesis(
+        self, alloc: Mapping[Address, GenesisAccount], timestamp: int, governance: bytes | None = None
+    ) -> BlockRecord:
+        """The genesis block over `alloc` (not yet stored), governed by the encoded
+        `governance` state (`governance.codec`; None: no governance)."""
 
     def admit(self, raw: bytes) -> Admitted:
         """Decode and check a signed transaction against the latest state."""
@@ -91,14 +98,47 @@ class EnclaveAPI(Protocol):
     def prove_account(self, address: Address, slots: Sequence[int], block_number: int) -> AccountProof:
         """The EIP-1186 proof of an account and some of its slots at a block."""
 
-    def call(self, call: CallRequest, block_number: int) -> bytes: ...
+    def call(self, call: CallRequest, block_number: int, overrides: StateOverrides = NO_OVERRIDES) -> bytes:
+        """The output of `call` on a block's state, as `overrides` change it."""
 
-    def estimate_gas(self, call: CallRequest, block_number: int) -> int: ...
+    def estimate_gas(
+        self, call: CallRequest, block_number: int, overrides: StateOverrides = NO_OVERRIDES
+    ) -> int:
+        """The least gas `call` succeeds with on a block's state, as `overrides` change it."""
 
     def create_access_list(self, call: CallRequest, block_number: int) -> AccessListOutcome: ...
+
+    # -- governance -------------------------------------------------------------------
+
+    def relay_governance(self, calldata: bytes, nonce: int) -> bytes:
+        """A transaction from the node's own account carrying a member's signed governance
+        message (`calldata` of a `…Signed` function), signed with the node's key; it is
+        refused, unsigned, if the message would not apply now."""
+
+    # -- tracing ------------------------------------------------------------------------
+
+    def trace_block(
+        self, block_number: int, options: TraceOptions, only: Hash32 | None = None
+    ) -> list[TransactionTrace]:
+        """Replay a block, tracing each of its transactions, or only the one `only` names."""
+
+    def trace_call(self, call: CallRequest, block_number: int, options: TraceOptions) -> TransactionTrace:
+        """Trace a call on a block's state; a call that fails is traced, not refused."""
 
     # -- dev chains -------------------------------------------------------------------
 
     def execute_patch(self, patch: StatePatch, timestamp: int) -> ExecutionResult:
         """A block of no transactions whose state is the head's with `patch` applied
         (`evm_runtime.state_patch`); like `execute`, it counts once stored and `committed`."""
+
+    # -- simulation -----------------------------------------------------------------------
+
+    def simulate(self, request: SimulationRequest, block_number: int) -> list[SimulatedBlock]:
+        """eth_simulateV1: the blocks `request` asks for, built on a stored block and never
+        stored (`evm_runtime.simulation`)."""
+
+    # -- block access lists ---------------------------------------------------------------
+
+    def block_access_list(self, block_number: int) -> BlockAccessList:
+        """The EIP-7928 access list of a stored block, recorded by replaying it
+        (`evm_runtime.block_access_list`); nothing is stored."""

@@ -9,7 +9,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from eth.abc import BlockHeaderAPI, StateAPI
+from eth_account import Account
 
+from evm_runtime.block_access_list import BlockAccessList, block_access_list
 from evm_runtime.block_builder import BlockEnv, BuiltBlock, build_block
 from evm_runtime.calls import AccessListOutcome, CallContext, state_at
 from evm_runtime.chain import (
@@ -20,17 +22,24 @@ from evm_runtime.chain import (
     make_genesis,
     next_base_fee,
 )
-from evm_runtime.exceptions import InvalidRequest, NotFound
+from evm_runtime.exceptions import InsufficientFunds, InvalidRequest, NotFound, NotPermitted
+from evm_runtime.overrides import NO_OVERRIDES, StateOverrides
+from evm_runtime.simulation import SimulatedBlock, SimulationRequest, simulate
 from evm_runtime.state_db import NodeCache
 from evm_runtime.state_patch import StatePatch, build_patch_block
 from evm_runtime.state_proofs import AccountProof, prove_account
+from evm_runtime.system_contracts import genesis_storage, refusal_of
+from evm_runtime.tracing import TraceOptions, TransactionTrace, trace_block, trace_call
 from evm_runtime.transactions import (
     CallRequest,
     DecodedTransaction,
     check_admissible,
+    decode_recovered,
     decode_signed_transaction,
 )
 from evm_runtime.types import ZERO_ADDRESS, Address, Hash32
+from governance.codec import decode_state
+from governance.system_contract import CODE_MARKER, GOVERNANCE_ADDRESS, SELECTORS
 from ledger.ordering import ExecutionResult
 from ledger.store import MAX_ANCESTORS, BlockRecord, LedgerStore
 
@@ -39,6 +48,8 @@ from .interface import Admitted, NodeKeys
 from .keystore import open_keystore
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RELAY_TIP = 10**9
+"""The priority fee of the transactions that relay signed governance messages (1 gwei)."""
 
 
 class InProcessEnclave:
@@ -93,8 +104,15 @@ class InProcessEnclave:
 
     # -- genesis and head -----------------------------------------------------------------
 
-    def create_genesis(self, alloc: Mapping[Address, GenesisAccount], timestamp: int) -> BlockRecord:
-        genesis = make_genesis(self._params, alloc, self._cache, timestamp=timestamp)
+    def create_genesis(
+        self, alloc: Mapping[Address, GenesisAccount], timestamp: int, governance: bytes | None = None
+    ) -> BlockRecord:
+        nodes: dict[bytes, bytes] = {}
+        if governance is not None:
+            decode_state(governance)  # refuses bytes that are not a governance state
+            storage, nodes = genesis_storage(governance)
+            alloc = {**alloc, GOVERNANCE_ADDRESS: GenesisAccount(code=CODE_MARKER, storage=storage)}
+        genesis = make_genesis(self._params, alloc, self._cache, timestamp=timestamp, extra_nodes=nodes)
         header = genesis.header
         return BlockRecord(
             number=0,
@@ -139,6 +157,9 @@ class InProcessEnclave:
     def admit(self, raw: bytes) -> Admitted:
         decoded = decode_signed_transaction(raw, self._params.chain_id)
         state = self._latest_state()
+        refusal = refusal_of(state, decoded.sender, not decoded.tx.to)
+        if refusal is not None:
+            raise NotPermitted(refusal)
         nonce, balance = state.get_nonce(decoded.sender), state.get_balance(decoded.sender)
         check_admissible(
             decoded,
@@ -233,12 +254,13 @@ class InProcessEnclave:
     def prove_account(self, address: Address, slots: Sequence[int], block_number: int) -> AccountProof:
         return prove_account(self._header_at(block_number).state_root, self._cache, address, slots)
 
-    def _call_context(self, block_number: int) -> CallContext:
+    def _call_context(self, block_number: int, overrides: StateOverrides = NO_OVERRIDES) -> CallContext:
         return CallContext(
             self._header_at(block_number),
             self._params,
             self._cache,
             self._ancestors_before(block_number),
+            overrides,
         )
 
     def _ancestors_before(self, block_number: int) -> tuple[Hash32, ...]:
@@ -247,14 +269,72 @@ class InProcessEnclave:
             return tuple(reversed(self._ancestors))[1:]
         return tuple(self._store.ancestor_hashes(block_number - 1)) if block_number else ()
 
-    def call(self, call: CallRequest, block_number: int) -> bytes:
-        return self._call_context(block_number).call(call).output
+    def call(self, call: CallRequest, block_number: int, overrides: StateOverrides = NO_OVERRIDES) -> bytes:
+        return self._call_context(block_number, overrides).call(call).output
 
-    def estimate_gas(self, call: CallRequest, block_number: int) -> int:
-        return self._call_context(block_number).estimate_gas(call)
+    def estimate_gas(
+        self, call: CallRequest, block_number: int, overrides: StateOverrides = NO_OVERRIDES
+    ) -> int:
+        return self._call_context(block_number, overrides).estimate_gas(call)
 
     def create_access_list(self, call: CallRequest, block_number: int) -> AccessListOutcome:
         return self._call_context(block_number).create_access_list(call)
+
+    # -- governance -----------------------------------------------------------------------
+
+    def relay_governance(self, calldata: bytes, nonce: int) -> bytes:
+        if not SELECTORS.get(calldata[:4], "").endswith("Signed"):
+            raise InvalidRequest(
+                "only signed governance messages (proposeSigned, voteSigned, withdrawSigned) are relayed"
+            )
+        identity = self._keys.identity
+        base_fee = self.next_base_fee()
+        fees = {"max_fee_per_gas": 2 * base_fee + RELAY_TIP, "max_priority_fee_per_gas": RELAY_TIP}
+        call = CallRequest(
+            sender=identity.address, to=GOVERNANCE_ADDRESS, gas=self._params.gas_limit, data=calldata, **fees
+        )
+        try:
+            gas = self._call_context(self._head_header().block_number).estimate_gas(call)
+        except InsufficientFunds:
+            raise InsufficientFunds(
+                f"this node's account 0x{identity.address.hex()} cannot pay for relaying: send it some ether"
+            ) from None
+        transaction = {
+            "type": 2,
+            "chainId": self._params.chain_id,
+            "nonce": nonce,
+            "to": GOVERNANCE_ADDRESS,
+            "data": calldata,
+            "value": 0,
+            "gas": gas,
+            "maxFeePerGas": fees["max_fee_per_gas"],
+            "maxPriorityFeePerGas": fees["max_priority_fee_per_gas"],
+        }
+        return bytes(Account.sign_transaction(transaction, identity.key.secret).raw_transaction)
+
+    # -- tracing --------------------------------------------------------------------------
+
+    def trace_block(
+        self, block_number: int, options: TraceOptions, only: Hash32 | None = None
+    ) -> list[TransactionTrace]:
+        if block_number == 0:
+            raise InvalidRequest("the genesis block cannot be traced: it has no parent state")
+        transactions = [
+            decode_recovered(tx.raw, tx.sender) for tx in self._store.transactions_of_block(block_number)
+        ]
+        return trace_block(
+            self._header_at(block_number - 1),
+            self._header_at(block_number),
+            transactions,
+            self._params,
+            self._cache,
+            self._ancestors_before(block_number),
+            options,
+            only,
+        )
+
+    def trace_call(self, call: CallRequest, block_number: int, options: TraceOptions) -> TransactionTrace:
+        return trace_call(self._call_context(block_number), call, options)
 
     # -- dev chains -----------------------------------------------------------------------
 
@@ -263,3 +343,30 @@ class InProcessEnclave:
             self._head_header(), patch, self._params, self._coinbase, timestamp, self._cache
         )
         return self._executed(built)
+
+    # -- simulation -----------------------------------------------------------------------
+
+    def simulate(self, request: SimulationRequest, block_number: int) -> list[SimulatedBlock]:
+        return list(
+            simulate(
+                self._header_at(block_number),
+                request,
+                self._params,
+                self._cache,
+                self._ancestors_before(block_number),
+            )
+        )
+
+    # -- block access lists ---------------------------------------------------------------
+
+    def block_access_list(self, block_number: int) -> BlockAccessList:
+        header = self._header_at(block_number)
+        parent = self._header_at(block_number - 1) if block_number else None
+        transactions = (
+            [decode_recovered(tx.raw, tx.sender) for tx in self._store.transactions_of_block(block_number)]
+            if block_number
+            else []
+        )
+        return block_access_list(
+            parent, header, transactions, self._params, self._cache, self._ancestors_before(block_number)
+        )

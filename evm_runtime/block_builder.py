@@ -2,7 +2,8 @@
 
 The rule: transactions are tried in the order given. One that does not fit in the gas
 left in the block waits for a later block; one the state refuses (its nonce was taken,
-its sender can no longer pay) is dropped with the reason. Either way the sender's later
+its sender can no longer pay) or a system contract refuses (its sender may no longer send,
+`system_contracts.refusal_of`) is dropped with the reason. Either way the sender's later
 transactions in the batch wait too, so nonces stay in order. Every other transaction is
 included with a receipt, whether it succeeded or reverted. Timestamps strictly increase.
 The same parent, batch and block environment always give the same block hash.
@@ -24,6 +25,7 @@ from eth_utils import ValidationError
 
 from .chain import MAX_EXTRA_DATA, VM, BlockState, ChainParams
 from .state_db import NodeCache, StateOverlay
+from .system_contracts import refusal_of
 from .transactions import DecodedTransaction, effective_gas_price, transaction_type
 from .trie_root import ordered_trie_root
 from .types import Address, ExecutedTransaction, Hash32, LogRecord
@@ -101,6 +103,11 @@ def build_block(
         tx = item.tx
         if item.sender in held_back or gas_used + tx.gas > header.gas_limit:
             deferred.append(item)
+            held_back.add(item.sender)
+            continue
+        refusal = refusal_of(state, item.sender, not tx.to)
+        if refusal is not None:
+            dropped.append((item, refusal))
             held_back.add(item.sender)
             continue
         state.lock_changes()

@@ -1,13 +1,14 @@
 """Read-only execution against a block's state: account reads, eth_call, gas estimates.
 
-Calls run in the context of the block they name (its number, timestamp, state). A call
-that names no fee runs with a base fee of zero, as geth does, so an account with no
-ether can still call view functions.
+Calls run in the context of the block they name (its number, timestamp, state), with
+state overrides (`overrides`) applied first if any are given. A call that names no fee
+runs with a base fee of zero, as geth does, so an account with no ether can still call
+view functions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from eth._utils.address import generate_contract_address
@@ -24,6 +25,7 @@ from .exceptions import (
     IntrinsicGasTooLow,
     InvalidRequest,
 )
+from .overrides import NO_OVERRIDES, StateOverrides, apply_overrides
 from .state_db import NodeCache, StateOverlay
 from .transactions import CallRequest, make_call_transaction
 from .types import Address, Hash32
@@ -43,13 +45,21 @@ def state_at(
     return VM.build_state(StateOverlay(cache), header, params.context, tuple(ancestor_hashes))
 
 
+def revert_reason(data: bytes) -> str | None:
+    """The reason of `Error(string)` revert data; None for any other data."""
+    if data[:4] != ERROR_SELECTOR:
+        return None
+    try:
+        (reason,) = abi_decode(["string"], data[4:])
+    except Exception:  # noqa: BLE001 - malformed reason strings are not an error
+        return None
+    return str(reason)
+
+
 def revert_message(data: bytes) -> str:
     """The message geth gives for a revert with `data`."""
-    if data[:4] == ERROR_SELECTOR:
-        try:
-            (reason,) = abi_decode(["string"], data[4:])
-        except Exception:  # noqa: BLE001 - malformed reason strings are not an error
-            return "execution reverted"
+    reason = revert_reason(data)
+    if reason is not None:
         return f"execution reverted: {reason}"
     if data[:4] == PANIC_SELECTOR and len(data) == 36:
         return f"execution reverted: panic code {int.from_bytes(data[4:], 'big'):#04x}"
@@ -117,7 +127,7 @@ def _record_accesses(state: StateAPI) -> dict[Address, set[int]]:
 
 
 class CallContext:
-    """Executes calls against one block's state."""
+    """Executes calls against one block's state, as `overrides` change it."""
 
     def __init__(
         self,
@@ -125,15 +135,18 @@ class CallContext:
         params: ChainParams,
         cache: NodeCache,
         ancestor_hashes: Iterable[Hash32] = (),
+        overrides: StateOverrides = NO_OVERRIDES,
     ) -> None:
         self._header = header
         self._params = params
         self._cache = cache
         self._ancestors = tuple(ancestor_hashes)
+        self._overrides = overrides
 
     def _state_for(self, call: CallRequest) -> StateAPI:
         header = self._header if call.pays_fees else self._header.copy(base_fee_per_gas=0)
         state = state_at(header, self._params, self._cache, self._ancestors)
+        apply_overrides(state, self._overrides)
         if call.nonce is not None:
             # As geth does, a call is not refused for its nonce: it runs as if the sender's
             # nonce were the one given (which decides the address of a contract it creates).
@@ -147,15 +160,24 @@ class CallContext:
         nonce = state.get_nonce(call.sender)
         return make_call_transaction(call, chain_id=self._params.chain_id, nonce=nonce, gas=gas)
 
-    def call(self, call: CallRequest) -> CallOutcome:
-        """Execute `call` and return its output; raise if it reverts or halts."""
+    def apply(
+        self, call: CallRequest, prepare: Callable[[StateAPI], object] | None = None
+    ) -> tuple[SignedTransactionAPI, ComputationAPI]:
+        """Run `call` (on a state `prepare` may adjust first) and return the transaction
+        and its computation, failed or not; raise only if it cannot start."""
         state = self._state_for(call)
+        if prepare is not None:
+            prepare(state)
         tx = self._transaction(state, call, call.gas)
         if call.gas < tx.intrinsic_gas:
             raise IntrinsicGasTooLow(
                 f"intrinsic gas too low: gas {call.gas}, minimum needed {tx.intrinsic_gas}"
             )
-        computation = _apply(state, tx)
+        return tx, _apply(state, tx)
+
+    def call(self, call: CallRequest) -> CallOutcome:
+        """Execute `call` and return its output; raise if it reverts or halts."""
+        tx, computation = self.apply(call)
         _raise_for(computation)
         return CallOutcome(
             output=bytes(computation.output),

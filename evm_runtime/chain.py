@@ -17,15 +17,35 @@ from eth.vm.forks.london.constants import INITIAL_BASE_FEE
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.blocks import PragueBlockHeader
+from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.state import PragueState, PragueTransactionExecutor
 
 from .defaults import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT
 from .state_db import NodeCache, StateOverlay
 from .types import ZERO_ADDRESS, Address
 
-VM = PragueVM
 HEADER_CLASS = PragueBlockHeader
 FORK_NAME = "prague"
+
+
+class ConclaveComputation(PragueComputation):
+    """Prague's computation; the chain's system contracts join its precompiles
+    (`evm_runtime.system_contracts`)."""
+
+    _precompiles = dict(PragueComputation.get_precompiles())
+
+
+class ConclaveState(PragueState):
+    computation_class = ConclaveComputation
+
+
+class ConclaveVM(PragueVM):
+    """Prague, with Conclave's system contracts."""
+
+    _state_class = ConclaveState
+
+
+VM = ConclaveVM
 
 
 class AdmittedTransactionExecutor(PragueTransactionExecutor):
@@ -40,7 +60,7 @@ class AdmittedTransactionExecutor(PragueTransactionExecutor):
         self.vm_state.validate_transaction(transaction)
 
 
-class BlockState(PragueState):
+class BlockState(ConclaveState):
     """The state a block's transactions are applied to."""
 
     transaction_executor_class = AdmittedTransactionExecutor
@@ -85,8 +105,10 @@ def make_genesis(
     cache: NodeCache,
     timestamp: int = 0,
     extra_data: bytes = b"",
+    extra_nodes: Mapping[bytes, bytes] | None = None,
 ) -> Genesis:
-    """Build the genesis header over a state holding `alloc`."""
+    """Build the genesis header over a state holding `alloc`; `extra_nodes` are stored with
+    its state nodes (content the state refers to by hash, as a system contract's)."""
     template = VM.create_genesis_header(
         gas_limit=params.gas_limit,
         timestamp=timestamp,
@@ -96,6 +118,8 @@ def make_genesis(
         base_fee_per_gas=INITIAL_BASE_FEE,
     )
     overlay = StateOverlay(cache)
+    for key, value in (extra_nodes or {}).items():
+        overlay[key] = value
     state = VM.build_state(overlay, template, params.context, ())
     for address in sorted(alloc):
         account = alloc[address]

@@ -2,16 +2,20 @@
 
     ConclaveError
     ├── InvalidRequest            (input that can never be valid: bad RLP, wrong chain id)
+    │   ├── BlockNumberNotIncreasing / BlockTimeDecreasing   (simulated blocks out of order)
+    │   └── PrecompileMovedToItself / PrecompileMovedTwice   (bad state overrides)
     ├── TransactionRejected       (valid shape, refused by the rules of the chain now)
     │   ├── NonceTooLow / NonceTooHigh
     │   ├── InsufficientFunds
     │   ├── IntrinsicGasTooLow / GasLimitExceeded
     │   ├── FeeTooLow / PriorityFeeAboveMaxFee
     │   ├── AlreadyKnown / ReplacementUnderpriced / PoolFull
-    │   └── UnsupportedTransactionType
+    │   ├── UnsupportedTransactionType
+    │   └── InitCodeTooLarge
     ├── ExecutionReverted         (a call or estimate reverted; carries the revert data)
     ├── ExecutionFailed           (a call or estimate halted: out of gas, invalid opcode)
-    └── NotFound                  (an unknown block)
+    ├── NotFound                  (an unknown block)
+    └── LimitExceeded             (a request asks for more work than the node allows)
 
 The gateway maps each class to a JSON-RPC error code in one table; nothing else does.
 """
@@ -71,8 +75,32 @@ class PoolFull(TransactionRejected):
     pass
 
 
+class NotPermitted(TransactionRejected):
+    """The network's governance does not let this sender do this (permissioning)."""
+
+
 class UnsupportedTransactionType(TransactionRejected):
     pass
+
+
+class InitCodeTooLarge(TransactionRejected):
+    """A contract creation's init code is longer than EIP-3860 allows."""
+
+
+class BlockNumberNotIncreasing(InvalidRequest):
+    """A simulated block's number is not above its parent's."""
+
+
+class BlockTimeDecreasing(InvalidRequest):
+    """A simulated block's timestamp is below its parent's."""
+
+
+class PrecompileMovedToItself(InvalidRequest):
+    """A state override moves a precompile to its own address."""
+
+
+class PrecompileMovedTwice(InvalidRequest):
+    """Two state overrides move precompiles to the same address."""
 
 
 class ExecutionReverted(ConclaveError):
@@ -89,3 +117,7 @@ class ExecutionFailed(ConclaveError):
 
 class NotFound(ConclaveError):
     """The block or object asked for does not exist."""
+
+
+class LimitExceeded(ConclaveError):
+    """The answer would exceed one of the node's bounds; ask for less."""

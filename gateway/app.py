@@ -11,6 +11,7 @@ from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from .errors import INVALID_REQUEST, LIMIT_EXCEEDED, RpcError
+from .gov_rest import router as gov_router
 from .jsonrpc import DEFAULT_LIMITS, Limits, handle_body
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .node import Node
@@ -128,6 +129,8 @@ def create_app(
     ) -> dict[str, str]:
         """An attestation quote of this node's enclave over `reportData` (hex, at most 64 bytes)."""
         return request.app.state.node.quote(bytes.fromhex(report_data[2:]))  # type: ignore[no-any-return]
+
+    app.include_router(gov_router)
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> Response:

@@ -20,6 +20,7 @@ from evm_runtime.defaults import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT
 
 from .attest_cli import add_attest_command
 from .dev_accounts import DEFAULT_BALANCE_ETH, DEFAULT_COUNT, TEST_MNEMONIC, WEI_PER_ETH
+from .gov_cli import add_gov_commands
 from .ledger_cli import add_ledger_commands
 from .rate_limit import RateLimit
 
@@ -180,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(run=run_dev)
     add_ledger_commands(commands, default_data_dir())
     add_attest_command(commands)
+    add_gov_commands(commands)
     return parser
 
 

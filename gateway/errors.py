@@ -4,7 +4,9 @@ Codes follow JSON-RPC 2.0 and the execution-apis error groups: -32700 parse erro
 -32600 invalid request, -32601 method not found, -32602 invalid params, -32603 internal
 error, 3 execution reverted (with the revert data), 1/2 nonce too low/high, 8xx gas and
 fee errors, 1000 already known, -32003 transaction rejected, -32001 resource not found,
--32005 limit exceeded, -32000 "filter not found" (as geth answers).
+-32005 limit exceeded, -32007 sender not permitted (as Besu), -32000 "filter not found"
+(as geth answers). eth_simulateV1 answers its spec's own codes (-38010 to -38026) where
+the spec names one (`to_simulation_error`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ INVALID_INPUT = -32000
 RESOURCE_NOT_FOUND = -32001
 TRANSACTION_REJECTED = -32003
 LIMIT_EXCEEDED = -32005
+NOT_PERMITTED = -32007
+"""As Besu answers a sender its permissioning refuses."""
 EXECUTION_REVERTED = 3
 
 
@@ -60,10 +64,12 @@ _CODES: tuple[tuple[type[ex.ConclaveError], int], ...] = (
     (ex.ReplacementUnderpriced, TRANSACTION_REJECTED),
     (ex.PoolFull, TRANSACTION_REJECTED),
     (ex.UnsupportedTransactionType, TRANSACTION_REJECTED),
+    (ex.NotPermitted, NOT_PERMITTED),
     (ex.TransactionRejected, TRANSACTION_REJECTED),
     (ex.InvalidRequest, INVALID_INPUT),
     (ex.ExecutionFailed, INVALID_INPUT),
     (ex.NotFound, RESOURCE_NOT_FOUND),
+    (ex.LimitExceeded, LIMIT_EXCEEDED),
     (FilterNotFound, INVALID_INPUT),  # as geth answers an unknown or expired filter id
     (TooManyFilters, LIMIT_EXCEEDED),
 )
@@ -77,3 +83,32 @@ def to_rpc_error(error: ex.ConclaveError) -> RpcError:
         if isinstance(error, kind):
             return RpcError(code, str(error))
     return RpcError(INTERNAL_ERROR, str(error))
+
+
+VM_EXECUTION_ERROR = -32015
+"""eth_simulateV1: a simulated call halted (its result's error; a revert is EXECUTION_REVERTED)."""
+
+# eth_simulateV1 answers the spec's own codes for these (execution-apis eth/execute.yaml).
+_SIMULATION_CODES: tuple[tuple[type[ex.ConclaveError], int], ...] = (
+    (ex.NonceTooLow, -38010),
+    (ex.NonceTooHigh, -38011),
+    (ex.FeeTooLow, -38012),
+    (ex.IntrinsicGasTooLow, -38013),
+    (ex.InsufficientFunds, -38014),
+    (ex.GasLimitExceeded, -38015),
+    (ex.BlockNumberNotIncreasing, -38020),
+    (ex.BlockTimeDecreasing, -38021),
+    (ex.PrecompileMovedToItself, -38022),
+    (ex.PrecompileMovedTwice, -38023),
+    (ex.InitCodeTooLarge, -38025),
+    (ex.LimitExceeded, -38026),
+    (ex.PriorityFeeAboveMaxFee, INVALID_PARAMS),
+)
+
+
+def to_simulation_error(error: ex.ConclaveError) -> RpcError:
+    """The JSON-RPC error eth_simulateV1 answers for a domain exception."""
+    for kind, code in _SIMULATION_CODES:
+        if isinstance(error, kind):
+            return RpcError(code, str(error))
+    return to_rpc_error(error)

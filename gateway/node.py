@@ -20,6 +20,8 @@ from evm_runtime.chain import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, ChainParams, 
 from evm_runtime.exceptions import NotFound
 from evm_runtime.state_patch import StatePatch
 from evm_runtime.types import ZERO_ADDRESS, Address
+from governance.codec import encode_state
+from governance.state import GovernanceState, Member, Validator
 from ledger.database import is_in_memory, make_engine
 from ledger.mempool import Mempool
 from ledger.ordering import SoloOrdering
@@ -35,6 +37,10 @@ log = logging.getLogger(__name__)
 
 VERSION = version("conclave")
 ENCLAVE_WATCH_SECONDS = 1.0
+
+
+DEV_NODE_BALANCE = 1_000 * 10**18
+"""What a dev chain's genesis gives the node's own account (it pays to relay governance)."""
 
 
 class ChainMismatch(Exception):
@@ -70,6 +76,8 @@ class NodeConfig:
     """Where the enclave runs: this process (tests, tools) or its own OS process (nodes)."""
     enclave_dir: Path | None = None
     """Where the enclave keeps its sealed keys (None: new keys in memory at every start)."""
+    genesis_members: tuple[Address, ...] = ()
+    """The consortium's first members (a dev node's default: its first dev account)."""
 
 
 class Node:
@@ -128,12 +136,35 @@ class Node:
         )
         return EnclaveProcess(launch, observe=self.metrics.observe_enclave_call)  # type: ignore[return-value]
 
+    def _genesis_governance(self) -> bytes | None:
+        """The encoded governance state at genesis: its members (a dev node's default: its
+        first dev account), this node as its validator and its code as the approved code;
+        None if no one governs (tests)."""
+        members = self.config.genesis_members or (
+            self.config.dev_accounts[:1] if self.config.dev_mode else ()
+        )
+        if not members:
+            return None
+        measurement = self.enclave.measurement
+        return encode_state(
+            GovernanceState(
+                members={member: Member(f"member {i + 1}") for i, member in enumerate(members)},
+                validators={self.enclave.node_keys().address: Validator("genesis", measurement)},
+                measurements=frozenset({measurement}),
+            )
+        )
+
     def _ensure_genesis(self) -> None:
         settings = self.store.settings()
         if not settings:
             timestamp = self.config.genesis_timestamp
+            alloc = dict(self.config.genesis_alloc)
+            if self.config.dev_mode:  # the node relays signed governance messages from its account
+                alloc.setdefault(self.enclave.node_keys().address, GenesisAccount(balance=DEV_NODE_BALANCE))
             genesis = self.enclave.create_genesis(
-                self.config.genesis_alloc, int(time.time()) if timestamp is None else timestamp
+                alloc,
+                int(time.time()) if timestamp is None else timestamp,
+                self._genesis_governance(),
             )
             self.store.append_block(
                 genesis,
@@ -293,6 +324,11 @@ class Node:
         )
 
     # -- writes -----------------------------------------------------------------------
+
+    def relay_governance(self, calldata: bytes) -> bytes:
+        """Send a member's signed governance message from the node's account; its hash."""
+        nonce = self.pending_nonce(self.enclave.node_keys().address)
+        return self.send_raw_transaction(self.enclave.relay_governance(calldata, nonce))
 
     def send_raw_transaction(self, raw: bytes) -> bytes:
         """Admit a signed transaction into the pool; return its hash."""

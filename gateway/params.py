@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from evm_runtime.overrides import AccountOverride, StateOverrides, Storage
 from evm_runtime.types import Address
 
 from .hexcodec import parse_data, parse_quantity
@@ -228,3 +229,101 @@ def log_filter(value: Any) -> LogFilter:
         addresses=addresses,
         topics=tuple(_topic_position(position) for position in topics),
     )
+
+
+# -- state overrides (eth_call, eth_estimateGas, eth_simulateV1) ----------------------------
+
+MAX_UINT64 = 2**64 - 1
+MAX_OVERRIDDEN_ACCOUNTS = 1_000
+MAX_OVERRIDDEN_SLOTS = 10_000
+_ACCOUNT_FIELDS = ("balance", "nonce", "code", "state", "stateDiff", "movePrecompileToAddress")
+_WORD = re.compile(r"0x[0-9a-fA-F]{1,64}")
+
+
+def _shown(value: Any, limit: int = 50) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def check_fields(value: dict[str, Any], known: tuple[str, ...], what: str) -> None:
+    """Refuse members of `value` not named in `known`, naming them and the ones known."""
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        names = ", ".join(_shown(name, 30) for name in unknown[:5])
+        raise ValueError(f"unknown field(s) {names} in {what}: expected {', '.join(known)}")
+
+
+def uint64(value: Any) -> int:
+    parsed = parse_quantity(value)
+    if parsed > MAX_UINT64:
+        raise ValueError(f"expected a quantity of at most 64 bits, got {value}")
+    return parsed
+
+
+def word(value: Any) -> int:
+    """A 32-byte storage value: hex of at most 32 bytes (leading zeros allowed)."""
+    if not isinstance(value, str) or not _WORD.fullmatch(value):
+        raise ValueError(f"expected a 32-byte value as 0x-prefixed hex, got {_shown(value)}")
+    return int(value, 16)
+
+
+def _storage(value: Any, what: str) -> Storage:
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be an object from storage slots to 32-byte values")
+    slots: dict[int, int] = {}
+    for key, item in value.items():
+        try:
+            slot = storage_slot(key)
+            if slot in slots:
+                raise ValueError("the slot is given twice")
+            slots[slot] = word(item)
+        except ValueError as exc:
+            raise ValueError(f"{what} slot {_shown(key)}: {exc}") from None
+    return tuple(slots.items())
+
+
+def _account_override(value: Any) -> AccountOverride:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected an object of {', '.join(_ACCOUNT_FIELDS)}, got {type(value).__name__}")
+    check_fields(value, _ACCOUNT_FIELDS, "an account override")
+    if value.get("state") is not None and value.get("stateDiff") is not None:
+        raise ValueError("give state (all storage) or stateDiff (some slots), not both")
+    fields: dict[str, Any] = {}
+    for name, parse, key in (
+        ("balance", quantity, "balance"),
+        ("nonce", uint64, "nonce"),
+        ("code", data, "code"),
+        ("move_precompile_to", address, "movePrecompileToAddress"),
+    ):
+        if value.get(key) is not None:
+            try:
+                fields[name] = parse(value[key])
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+    if value.get("state") is not None:
+        fields["state"] = _storage(value["state"], "state")
+    if value.get("stateDiff") is not None:
+        fields["state_diff"] = _storage(value["stateDiff"], "stateDiff")
+    return AccountOverride(**fields)
+
+
+def state_overrides(value: Any) -> StateOverrides:
+    """{address: {balance?, nonce?, code?, state? | stateDiff?, movePrecompileToAddress?}}."""
+    if not isinstance(value, dict):
+        kind = type(value).__name__
+        raise ValueError(f"expected an object from addresses to account overrides, got {kind}")
+    if len(value) > MAX_OVERRIDDEN_ACCOUNTS:
+        raise ValueError(f"too many accounts overridden: {len(value)}, at most {MAX_OVERRIDDEN_ACCOUNTS}")
+    accounts: dict[Address, AccountOverride] = {}
+    for key, item in value.items():
+        try:
+            account = address(key)
+            if account in accounts:
+                raise ValueError("the address is overridden twice (addresses are not case-sensitive)")
+            accounts[account] = _account_override(item)
+        except ValueError as exc:
+            raise ValueError(f"account {_shown(key)}: {exc}") from None
+    slots = sum(len(item.state or item.state_diff or ()) for item in accounts.values())
+    if slots > MAX_OVERRIDDEN_SLOTS:
+        raise ValueError(f"too many storage slots overridden: {slots}, at most {MAX_OVERRIDDEN_SLOTS}")
+    return StateOverrides(tuple(accounts.items()))

@@ -124,23 +124,36 @@ class GovernanceState:
     config: NetworkConfig = field(default_factory=NetworkConfig)
     ledger_secret_version: int = 1
     proposals: Mapping[int, Proposal] = field(default_factory=lambda: MappingProxyType({}))
+    signature_nonces: Mapping[Address, int] = field(default_factory=lambda: MappingProxyType({}))
+    """Per member: how many signed messages (`governance.signed`) it has had applied."""
 
     def __post_init__(self) -> None:
         if not self.members:
             raise InvalidAction("a consortium has at least one member")
-        for name in ("members", "validators", "readers", "proposals"):
+        for name in ("members", "validators", "readers", "proposals", "signature_nonces"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
     def is_member(self, address: Address) -> bool:
         return address in self.members
 
     def may_send(self, address: Address) -> bool:
-        """Whether `address` may send transactions (anyone on an open network)."""
-        return self.config.open_submission or address in self.users
+        """Whether `address` may send transactions: anyone on an open network, else users,
+        members (who must always reach governance) and validators (who relay members'
+        signed messages)."""
+        return (
+            self.config.open_submission
+            or address in self.users
+            or address in self.members
+            or address in self.validators
+        )
 
     def may_deploy(self, address: Address) -> bool:
         """Whether `address` may create contracts."""
         return self.may_send(address) and (self.config.open_deployment or address in self.deployers)
+
+    def signature_nonce(self, member: Address) -> int:
+        """The nonce `member`'s next signed message must carry."""
+        return self.signature_nonces.get(member, 0)
 
     def with_proposal(self, proposal: Proposal) -> GovernanceState:
         return replace(self, proposals={**self.proposals, proposal.id: proposal})

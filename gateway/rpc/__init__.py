@@ -1,6 +1,20 @@
 """The JSON-RPC methods, one module a namespace; importing this package registers them all."""
 
-from . import blocks, dev_chain, discover, logs, mining, network, raw, signing, state, txpool
+from . import (
+    blocks,
+    chain_info,
+    debug_trace,
+    dev_chain,
+    discover,
+    logs,
+    mining,
+    network,
+    raw,
+    signing,
+    simulate,
+    state,
+    txpool,
+)
 from .registry import METHODS, Method, Param, rpc
 
 __all__ = [
@@ -8,6 +22,8 @@ __all__ = [
     "Method",
     "Param",
     "blocks",
+    "chain_info",
+    "debug_trace",
     "dev_chain",
     "discover",
     "logs",
@@ -16,6 +32,7 @@ __all__ = [
     "raw",
     "rpc",
     "signing",
+    "simulate",
     "state",
     "txpool",
 ]

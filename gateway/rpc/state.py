@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from evm_runtime.exceptions import InvalidRequest
+from evm_runtime.overrides import NO_OVERRIDES, StateOverrides
 from evm_runtime.state_proofs import MAX_PROOF_SLOTS
 from evm_runtime.transactions import CallRequest
 from evm_runtime.types import ZERO_ADDRESS, Address
@@ -102,10 +103,14 @@ def check_call_gas(node: Node, call: p.CallObject) -> None:
         raise InvalidRequest(f"gas {call.gas} exceeds the block gas limit {node.params.gas_limit}")
 
 
-@rpc("eth_call", Param("transaction", p.call_object), BLOCK)
-def eth_call(node: Node, call: p.CallObject, ref: p.BlockRef) -> str:
+OVERRIDES = Param("stateOverrides", p.state_overrides, required=False, default=NO_OVERRIDES)
+"""geth's third parameter of eth_call and eth_estimateGas: accounts replaced for the call."""
+
+
+@rpc("eth_call", Param("transaction", p.call_object), BLOCK, OVERRIDES)
+def eth_call(node: Node, call: p.CallObject, ref: p.BlockRef, overrides: StateOverrides) -> str:
     check_call_gas(node, call)
-    return data(node.enclave.call(call_request(node, call), node.block_number_of(ref)))
+    return data(node.enclave.call(call_request(node, call), node.block_number_of(ref), overrides))
 
 
 @rpc("eth_createAccessList", Param("transaction", p.call_object), BLOCK)
@@ -124,7 +129,8 @@ def eth_create_access_list(node: Node, call: p.CallObject, ref: p.BlockRef) -> d
     return result
 
 
-@rpc("eth_estimateGas", Param("transaction", p.call_object), BLOCK)
-def eth_estimate_gas(node: Node, call: p.CallObject, ref: p.BlockRef) -> str:
+@rpc("eth_estimateGas", Param("transaction", p.call_object), BLOCK, OVERRIDES)
+def eth_estimate_gas(node: Node, call: p.CallObject, ref: p.BlockRef, overrides: StateOverrides) -> str:
     check_call_gas(node, call)
-    return quantity(node.enclave.estimate_gas(call_request(node, call), node.block_number_of(ref)))
+    block_number = node.block_number_of(ref)
+    return quantity(node.enclave.estimate_gas(call_request(node, call), block_number, overrides))

@@ -13,6 +13,7 @@ they can share one node.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -33,8 +34,11 @@ INITIAL_SUPPLY = 1_000_000 * 10**18
 TX_TYPE_EIP1559 = 2
 
 
-def run_flow(script: str, rpc_url: str, private_key: str) -> dict[str, Any]:
-    """Run ``node tests/js/<script> <rpc_url> <private_key>`` and return its JSON summary."""
+def run_flow(
+    script: str, rpc_url: str, private_key: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run ``node tests/js/<script> <rpc_url> <private_key>`` (with `env` added to the
+    environment) and return its JSON summary."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("Node.js (`node`) is not on PATH; it is needed for the JS client flows.")
@@ -46,6 +50,7 @@ def run_flow(script: str, rpc_url: str, private_key: str) -> dict[str, Any]:
         proc = subprocess.run(
             cmd,
             cwd=REPO_ROOT,
+            env={**os.environ, **(env or {})},
             capture_output=True,
             text=True,
             timeout=FLOW_TIMEOUT_S,
@@ -136,8 +141,11 @@ def test_viem_flow(dev_node: Any) -> None:
     assert summary["clientVersion"].startswith("2.")
     assert summary["txType"] == "eip1559"
     assert summary["customError"] == "ERC20InsufficientBalance"
-    # viem tries eth_fillTransaction first and must have fallen back to the
-    # individual calls (or used it); either way it got to send the transactions.
-    assert summary["rpcMethods"].get("eth_sendRawTransaction", 0) >= 3
+    # viem prepares each transaction with eth_fillTransaction and uses the node's
+    # answer (nonce, gas, fees) instead of asking for each one apart.
+    methods = summary["rpcMethods"]
+    assert methods.get("eth_sendRawTransaction", 0) >= 3
+    assert methods.get("eth_fillTransaction", 0) >= 3, methods
+    assert "eth_estimateGas" not in methods and "eth_getTransactionCount" not in methods, methods
 
     cross_check(Web3(Web3.HTTPProvider(dev_node.rpc_url)), summary, account.address)

@@ -95,11 +95,19 @@ class MemoryChain:
     params: ChainParams = field(default_factory=ChainParams)
     alloc: Mapping[Address, GenesisAccount] = field(default_factory=dict)
     genesis_timestamp: int = 1_000
+    extra_nodes: Mapping[bytes, bytes] = field(default_factory=dict)
+    """Stored with the genesis state (a system contract's blob)."""
 
     def __post_init__(self) -> None:
         self.source = DictSource()
         self.cache = NodeCache(self.source)
-        genesis = make_genesis(self.params, self.alloc, self.cache, timestamp=self.genesis_timestamp)
+        genesis = make_genesis(
+            self.params,
+            self.alloc,
+            self.cache,
+            timestamp=self.genesis_timestamp,
+            extra_nodes=self.extra_nodes,
+        )
         self.source.update(genesis.state_writes)
         self.genesis = genesis.header
         self.head = genesis.header

@@ -23,3 +23,11 @@ def shared_node() -> Iterator[Node]:
     node = make_node()
     yield node
     node.engine.dispose()
+
+
+@pytest.fixture
+def dev() -> Iterator[Node]:
+    """A dev node (`conclave dev`'s methods served: unlocked accounts, evm_*)."""
+    node = make_node(dev_mode=True)
+    yield node
+    node.engine.dispose()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 from eth_account import Account
@@ -14,7 +13,7 @@ from enclave.verification import verify_ledger
 from gateway.node import Node
 from gateway.rpc import METHODS
 from tests.evm_runtime.chainkit import ACCOUNTS, recipient
-from tests.gateway.inprocess import ALICE, BOB, call, error_of, make_node, request
+from tests.gateway.inprocess import ALICE, BOB, call, error_of, request
 
 TYPED = {
     "types": {
@@ -25,13 +24,6 @@ TYPED = {
     "domain": {"name": "Conclave", "chainId": 1337},
     "message": {"item": "bolts", "quantity": 12},
 }
-
-
-@pytest.fixture
-def dev() -> Iterator[Node]:
-    node = make_node(dev_mode=True)
-    yield node
-    node.engine.dispose()
 
 
 DEV_METHODS = sorted(name for name, method in METHODS.items() if method.dev_only)

@@ -5,8 +5,8 @@
 //
 // Reads the chain id from the node, defines a custom chain with it, deploys
 // ConclaveToken, reads it, transfers tokens and ether with viem's default fee
-// logic (viem first tries eth_fillTransaction and falls back to individual calls
-// when the node answers -32601), and checks that an over-balance transfer is
+// logic (viem prepares each transaction with the node's eth_fillTransaction: nonce,
+// gas and fees in one call), and checks that an over-balance transfer is
 // decoded as OpenZeppelin's ERC20InsufficientBalance custom error by
 // simulateContract. Prints one JSON object on stdout; exits non-zero with a
 // message on stderr on any failure.

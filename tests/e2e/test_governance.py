@@ -1,0 +1,123 @@
+"""End-to-end: a consortium governs a real dev node through the governance system contract
+with web3.py (the node's enclave in its own process): members are added by vote, a user is
+admitted by two of three, a non-member's ballot reverts, a removed user's transaction is
+refused at admission, and an expired proposal takes no ballot."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from eth_abi import encode as abi_encode
+from web3 import Web3
+from web3.exceptions import ContractLogicError
+from web3.logs import DISCARD
+
+from governance.system_contract import ABI, GOVERNANCE_ADDRESS
+from tests.e2e.chain_helpers import connect, wait_receipt
+from tests.e2e.test_js_clients import run_flow
+from tests.support.devnode import DevNode, start_dev_node
+
+ACCEPTED, OPEN = 1, 0
+WEEK = 7 * 24 * 3600
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[DevNode]:
+    node = start_dev_node("--ephemeral")
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="module")
+def w3(node: DevNode) -> Web3:
+    return connect(node)
+
+
+@pytest.fixture(scope="module")
+def gov(w3: Web3) -> Any:
+    return w3.eth.contract(address=Web3.to_checksum_address(GOVERNANCE_ADDRESS), abi=ABI)
+
+
+def send(w3: Web3, fn: Any, sender: str) -> Any:
+    receipt = wait_receipt(w3, fn.transact({"from": sender}))
+    assert receipt["status"] == 1, receipt
+    return receipt
+
+
+def proposal_state(gov: Any, pid: int) -> int:
+    return int(gov.functions.proposal(pid).call()[1])
+
+
+def propose(w3: Web3, gov: Any, sender: str, kind: str, types: list[str], values: list[Any]) -> int:
+    receipt = send(w3, gov.functions.propose([(kind, abi_encode(types, values))]), sender)
+    (created,) = gov.events.ProposalCreated().process_receipt(receipt, errors=DISCARD)
+    return int(created["args"]["id"])
+
+
+def test_a_consortium_of_three_admits_a_user_by_two_votes(node: DevNode, w3: Web3, gov: Any) -> None:
+    alice, bob, carol, dave, erin = (account.address for account in node.accounts[:5])
+    assert gov.functions.members().call() == [alice]  # a dev chain's first account governs alone
+
+    pid = propose(w3, gov, alice, "add_member", ["address", "string", "string"], [bob, "Bob", ""])
+    send(w3, gov.functions.vote(pid, True), alice)
+    assert proposal_state(gov, pid) == ACCEPTED
+    pid = propose(w3, gov, alice, "add_member", ["address", "string", "string"], [carol, "Carol", ""])
+    send(w3, gov.functions.vote(pid, True), alice)
+    assert proposal_state(gov, pid) == OPEN  # two thirds of two members is two
+    receipt = send(w3, gov.functions.vote(pid, True), bob)
+    (resolved,) = gov.events.ProposalResolved().process_receipt(receipt, errors=DISCARD)
+    assert resolved["args"]["state"] == ACCEPTED
+    assert sorted(gov.functions.members().call()) == sorted([alice, bob, carol])
+
+    # A permissioned network, then a user admitted by two of three.
+    pid = propose(w3, gov, bob, "set_config", ["string", "uint256"], ["open_submission", 0])
+    send(w3, gov.functions.vote(pid, True), bob)
+    send(w3, gov.functions.vote(pid, True), carol)
+    assert proposal_state(gov, pid) == ACCEPTED
+    refused = node.rpc("eth_sendTransaction", [{"from": dave, "to": alice, "value": "0x1"}])["error"]
+    assert refused["code"] == -32007 and "not a user" in refused["message"]
+
+    pid = propose(w3, gov, carol, "add_user", ["address", "bool"], [dave, False])
+    send(w3, gov.functions.vote(pid, True), carol)
+    assert not gov.functions.isUser(dave).call()
+    send(w3, gov.functions.vote(pid, True), alice)
+    assert gov.functions.isUser(dave).call()
+    wait_receipt(w3, w3.eth.send_transaction({"from": dave, "to": alice, "value": 1}))
+
+    # Only members vote: a non-member's ballot reverts with the reason.
+    with pytest.raises(ContractLogicError, match="is not a member"):
+        gov.functions.vote(pid, True).transact({"from": erin})
+
+    # A removed user is refused again.
+    pid = propose(w3, gov, alice, "remove_user", ["address"], [dave])
+    send(w3, gov.functions.vote(pid, True), alice)
+    send(w3, gov.functions.vote(pid, True), bob)
+    refused = node.rpc("eth_sendTransaction", [{"from": dave, "to": alice, "value": "0x1"}])["error"]
+    assert refused["code"] == -32007
+
+
+def test_an_expired_proposal_takes_no_ballot(node: DevNode, w3: Web3, gov: Any) -> None:
+    alice = node.accounts[0].address
+    pid = propose(w3, gov, alice, "rotate_ledger_secret", [], [])
+    closes_at = gov.functions.proposal(pid).call()[3]
+    assert closes_at == w3.eth.get_block("latest")["timestamp"] + WEEK
+    node.result("evm_mine", [closes_at])
+    with pytest.raises(ContractLogicError, match=f"proposal {pid} is expired"):
+        gov.functions.vote(pid, True).transact({"from": alice})
+    assert proposal_state(gov, pid) == OPEN  # closed by the next change, which records it
+
+
+def test_members_sign_with_ethers_and_the_node_relays(node: DevNode, w3: Web3, gov: Any) -> None:
+    """The same through EIP-712: two of the three members sign with ethers, the node relays."""
+    alice, bob = node.accounts[:2]
+    assert sorted(gov.functions.members().call()) == sorted(a.address for a in node.accounts[:3])
+    summary = run_flow("gov_eip712.mjs", node.rpc_url, alice.key, env={"CONCLAVE_SECOND_KEY": bob.key})
+    assert summary["state"] == ACCEPTED
+    assert summary["refusedStatus"] == 400 and "is not a member" in summary["refusedReason"]
+    relayer = w3.eth.get_transaction_by_block(w3.eth.block_number, 0)["from"]
+    assert (
+        relayer == httpx.get(node.rpc_url.rstrip("/") + "/node/status").json()["enclave"]["validatorAddress"]
+    )
