@@ -9,5 +9,7 @@ the package installs the system contracts (governance) into execution.
 from evm_runtime.system_contracts import install
 from governance.system_contract import GovernanceContract
 
-install(GovernanceContract())
+from .attestation import verify_validator_quote
+
+install(GovernanceContract(verify_quote=verify_validator_quote))
 """Conclave's system contracts run wherever the enclave's execution does."""

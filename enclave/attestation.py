@@ -24,6 +24,10 @@ from pathlib import Path
 import rlp
 from rlp.sedes import Binary, big_endian_int
 
+from evm_runtime.exceptions import InvalidRequest
+from governance.actions import AttestedNode
+
+from .identity import address_of
 from .platform import Platform, certificate_is_valid, ed25519_verify
 
 QUOTE_VERSION = 1
@@ -162,3 +166,22 @@ def measure_enclave(project_root: Path, packages: Iterable[str] = TRUSTED_PACKAG
     ]
     libraries = [(name, metadata.version(name)) for name in EXECUTION_LIBRARIES]
     return measure_sources(sources, libraries)
+
+
+# -- validators ---------------------------------------------------------------------------
+
+VALIDATOR_QUOTE_MAX_AGE = 3600
+"""How old a quote a validator joins with may be, in seconds of ledger time."""
+
+
+def verify_validator_quote(
+    raw: bytes, roots: frozenset[bytes], measurements: frozenset[bytes], now: int
+) -> AttestedNode:
+    """What a validator's quote proves (governance's `add_validator` asks, at ledger time)."""
+    try:
+        quote = verify_quote(
+            raw, roots=roots, approved_measurements=measurements, now=now, max_age=VALIDATOR_QUOTE_MAX_AGE
+        )
+        return AttestedNode(address_of(quote.node_public_key), quote.measurement)
+    except (AttestationError, ValueError) as refused:
+        raise InvalidRequest(str(refused)) from None

@@ -33,7 +33,7 @@ class NodeIdentity:
 
     @property
     def address(self) -> Address:
-        return Address(keccak(self.key.public_key.format(compressed=False)[1:])[12:])
+        return _address_of(self.key.public_key)
 
     def sign_hash(self, message_hash: bytes) -> bytes:
         """A recoverable signature `r ‖ s ‖ v` (v in 0..1) over a 32-byte hash."""
@@ -50,7 +50,15 @@ class NodeIdentity:
         return cls(PrivateKey(unseal(sealing_key, blob, IDENTITY_PURPOSE)))
 
 
+def _address_of(public: PublicKey) -> Address:
+    return Address(keccak(public.format(compressed=False)[1:])[12:])
+
+
+def address_of(public_key: bytes) -> Address:
+    """The Ethereum address of a (compressed or not) secp256k1 public key."""
+    return _address_of(PublicKey(public_key))
+
+
 def recover_signer(message_hash: bytes, signature: bytes) -> Address:
     """The address whose key made `signature` (as `NodeIdentity.sign_hash`) over `message_hash`."""
-    public = PublicKey.from_signature_and_message(signature, message_hash, hasher=None)
-    return Address(keccak(public.format(compressed=False)[1:])[12:])
+    return _address_of(PublicKey.from_signature_and_message(signature, message_hash, hasher=None))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .identity import NodeIdentity
@@ -97,6 +97,19 @@ def open_keystore(directory: Path | None, measurement: bytes, *, renew_foreign: 
             (directory / name).unlink(missing_ok=True)
         identity, secrets = _open_sealed(directory, sealing_key)
     return Keystore(platform, root.public_key, identity, secrets)
+
+
+def with_ledger_secrets(
+    keystore: Keystore, secrets: LedgerSecrets, directory: Path | None, measurement: bytes
+) -> Keystore:
+    """`keystore` holding `secrets`, which are sealed into `directory` first (if any)."""
+    if directory is not None:
+        sealing_key = derive_sealing_key(keystore.platform.secret, measurement)
+        _write_atomically(
+            directory / LEDGER_SECRETS_FILE,
+            seal(sealing_key, _encode_secrets(secrets), LEDGER_SECRETS_PURPOSE),
+        )
+    return replace(keystore, ledger_secrets=secrets)
 
 
 def _open_sealed(directory: Path, sealing_key: bytes) -> tuple[NodeIdentity, LedgerSecrets]:

@@ -3,6 +3,7 @@ or the node's own for tests and tools."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -28,7 +29,7 @@ from evm_runtime.simulation import SimulatedBlock, SimulationRequest, simulate
 from evm_runtime.state_db import NodeCache
 from evm_runtime.state_patch import StatePatch, build_patch_block
 from evm_runtime.state_proofs import AccountProof, prove_account
-from evm_runtime.system_contracts import genesis_storage, refusal_of
+from evm_runtime.system_contracts import StateStore, genesis_storage, refusal_of
 from evm_runtime.tracing import TraceOptions, TransactionTrace, trace_block, trace_call
 from evm_runtime.transactions import (
     CallRequest,
@@ -39,14 +40,15 @@ from evm_runtime.transactions import (
 )
 from evm_runtime.types import ZERO_ADDRESS, Address, Hash32
 from governance.codec import decode_state
-from governance.system_contract import CODE_MARKER, GOVERNANCE_ADDRESS, SELECTORS
+from governance.system_contract import CODE_MARKER, GOVERNANCE_ADDRESS, SELECTORS, governance_state
 from ledger.ordering import ExecutionResult
 from ledger.store import MAX_ANCESTORS, BlockRecord, LedgerStore
 
 from .attestation import REPORT_DATA_BYTES, make_quote, measure_enclave
 from .interface import Admitted, NodeKeys
-from .keystore import open_keystore
+from .keystore import open_keystore, with_ledger_secrets
 
+log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RELAY_TIP = 10**9
 """The priority fee of the transactions that relay signed governance messages (1 gwei)."""
@@ -76,6 +78,7 @@ class InProcessEnclave:
         self._ancestors: deque[Hash32] = deque(maxlen=MAX_ANCESTORS + 1)
         self._head_state: StateAPI | None = None
         self._measurement = measure_enclave(PROJECT_ROOT)
+        self._keys_dir = keys_dir
         self._keys = open_keystore(keys_dir, self._measurement, renew_foreign=renew_foreign_keys)
         self._last_executed: tuple[Hash32, dict[bytes, bytes]] = (Hash32(b""), {})
 
@@ -221,6 +224,25 @@ class InProcessEnclave:
         self._head = decode_header(block.header)
         self._ancestors.append(block.hash)
         self._head_state = None
+        self._follow_ledger_secret()
+
+    def _follow_ledger_secret(self) -> None:
+        """Rotate the ledger secret when governance asked for a newer one (governance counts
+        versions from 1, the secrets from 0); new data is sealed with it, old stays readable."""
+        state = governance_state(StateStore(self._latest_state(), GOVERNANCE_ADDRESS, static=True))
+        if state is None:
+            return
+        secrets = self._keys.ledger_secrets
+        while secrets.current_version < state.ledger_secret_version - 1:
+            secrets = secrets.rotated()
+        if secrets is not self._keys.ledger_secrets:
+            self._keys = with_ledger_secrets(self._keys, secrets, self._keys_dir, self._measurement)
+            log.info("ledger secret rotated to version %d", secrets.current_version)
+
+    @property
+    def ledger_secret_version(self) -> int:
+        """The version new confidential data is sealed with."""
+        return self._keys.ledger_secrets.current_version
 
     def reload_head(self) -> None:
         self._head = None

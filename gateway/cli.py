@@ -21,6 +21,7 @@ from evm_runtime.defaults import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT
 from .attest_cli import add_attest_command
 from .dev_accounts import DEFAULT_BALANCE_ETH, DEFAULT_COUNT, TEST_MNEMONIC, WEI_PER_ETH
 from .gov_cli import add_gov_commands
+from .init_cli import add_init_command
 from .ledger_cli import add_ledger_commands
 from .rate_limit import RateLimit
 
@@ -118,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     store.add_argument(
         "--database-url", default=None, help="any SQLAlchemy URL instead of the data directory's SQLite file"
     )
+    dev.add_argument(
+        "--genesis",
+        type=Path,
+        default=None,
+        help="a genesis document (conclave init) naming the consortium "
+        "(default: the first dev account governs alone)",
+    )
     dev.add_argument("--mnemonic", default=TEST_MNEMONIC, help="mnemonic the dev accounts derive from")
     dev.add_argument(
         "--accounts",
@@ -182,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ledger_commands(commands, default_data_dir())
     add_attest_command(commands)
     add_gov_commands(commands)
+    add_init_command(commands)
     return parser
 
 
@@ -212,10 +221,22 @@ def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
 
     from .app import create_app
     from .dev_accounts import derive_accounts
+    from .genesis_document import read_genesis
     from .jsonrpc import Limits
     from .node import ChainMismatch, Node, NodeConfig
 
     accounts = derive_accounts(args.mnemonic, args.accounts)
+    alloc = {a.address_bytes: GenesisAccount(balance=args.balance * WEI_PER_ETH) for a in accounts}
+    chain_id, governance = args.chain_id, None
+    if args.genesis is not None:
+        try:
+            spec = read_genesis(json.loads(args.genesis.read_text()))
+        except (OSError, ValueError) as exc:
+            print(f"error: the genesis document {args.genesis} cannot be used: {exc}", file=sys.stderr)
+            return 2
+        alloc.update(spec.alloc)
+        chain_id = args.chain_id = spec.chain_id or chain_id
+        governance = spec.governance
     if args.database_url:
         database_url = args.database_url
     else:
@@ -223,10 +244,11 @@ def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
         database_url = f"sqlite:///{data_dir / 'ledger.sqlite'}"
     config = NodeConfig(
         database_url=database_url,
-        chain_id=args.chain_id,
+        chain_id=chain_id,
         gas_limit=args.gas_limit,
         block_time=args.block_time,
-        genesis_alloc={a.address_bytes: GenesisAccount(balance=args.balance * WEI_PER_ETH) for a in accounts},
+        genesis_alloc=alloc,
+        genesis_governance=governance,
         dev_accounts=tuple(a.address_bytes for a in accounts),
         dev_keys=tuple(bytes.fromhex(a.private_key[2:]) for a in accounts),
         dev_mode=True,

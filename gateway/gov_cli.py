@@ -135,38 +135,15 @@ def _boolean(text: str, what: str) -> bool:
     return lowered in ("true", "yes", "1")
 
 
-def _threshold(text: str) -> Any:
-    from governance.constitution import Threshold
-
-    words = text.split()
-    if len(words) != 3 or " ".join(words[:2]) not in ("more than", "at least") or "/" not in words[2]:
-        raise CommandError(f"a threshold reads 'more than N/D' or 'at least N/D', not {text!r}")
-    numerator, denominator = words[2].split("/", 1)
-    return Threshold(int(numerator), int(denominator), strict=words[0] == "more")
-
-
 def _constitution(path: str) -> Any:
-    from governance.constitution import Constitution, default_constitution
+    from .genesis_document import InvalidGenesis, constitution_from_document
 
     try:
-        document = json.loads(Path(path).read_text())
+        return constitution_from_document(json.loads(Path(path).read_text()))
     except (OSError, ValueError) as exc:
+        if isinstance(exc, InvalidGenesis):
+            raise CommandError(f"the constitution file {path} is not valid: {exc}") from None
         raise CommandError(f"could not read the constitution file {path}: {exc}") from None
-    default = default_constitution()
-    try:
-        return Constitution(
-            name=document.get("name", default.name),
-            terms_hash=_hex_bytes(document.get("termsHash", "00" * 32), 32, "termsHash"),  # type: ignore[arg-type]
-            voting_period=int(document.get("votingPeriod", default.voting_period)),
-            default_threshold=_threshold(document.get("defaultThreshold", "more than 1/2")),
-            thresholds={kind: _threshold(t) for kind, t in document.get("thresholds", {}).items()},
-            vetoes={
-                kind: frozenset(_hex_bytes(a, 20, "a veto member") for a in who)
-                for kind, who in document.get("vetoes", {}).items()
-            },
-        )
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise CommandError(f"the constitution file {path} is not valid: {exc}") from None
 
 
 def parse_action(kind: str, values: list[str]) -> Any:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Literal
@@ -76,8 +76,9 @@ class NodeConfig:
     """Where the enclave runs: this process (tests, tools) or its own OS process (nodes)."""
     enclave_dir: Path | None = None
     """Where the enclave keeps its sealed keys (None: new keys in memory at every start)."""
-    genesis_members: tuple[Address, ...] = ()
-    """The consortium's first members (a dev node's default: its first dev account)."""
+    genesis_governance: GovernanceState | None = None
+    """The consortium at genesis (a dev node's default: its first dev account alone); this
+    node joins it as its validator."""
 
 
 class Node:
@@ -137,20 +138,20 @@ class Node:
         return EnclaveProcess(launch, observe=self.metrics.observe_enclave_call)  # type: ignore[return-value]
 
     def _genesis_governance(self) -> bytes | None:
-        """The encoded governance state at genesis: its members (a dev node's default: its
-        first dev account), this node as its validator and its code as the approved code;
-        None if no one governs (tests)."""
-        members = self.config.genesis_members or (
-            self.config.dev_accounts[:1] if self.config.dev_mode else ()
-        )
-        if not members:
+        """The encoded governance state at genesis, with this node as its validator, its code
+        as the approved code and its attestation root as trusted; None if no one governs."""
+        state = self.config.genesis_governance
+        if state is None and self.config.dev_mode and self.config.dev_accounts:
+            state = GovernanceState(members={self.config.dev_accounts[0]: Member("dev member")})
+        if state is None:
             return None
-        measurement = self.enclave.measurement
+        measurement, keys = self.enclave.measurement, self.enclave.node_keys()
         return encode_state(
-            GovernanceState(
-                members={member: Member(f"member {i + 1}") for i, member in enumerate(members)},
-                validators={self.enclave.node_keys().address: Validator("genesis", measurement)},
-                measurements=frozenset({measurement}),
+            replace(
+                state,
+                validators={**state.validators, keys.address: Validator("genesis", measurement)},
+                measurements=state.measurements | {measurement},
+                attestation_roots=state.attestation_roots | {keys.attestation_root},
             )
         )
 

@@ -5,7 +5,8 @@ returns the state it leads to, or raises `InvalidAction` saying what is wrong.
 - `add_user(address, deploy=False)`, `remove_user(address)`: who may send transactions
   (and create contracts, with `deploy`) when the network is permissioned.
 - `add_validator(quote, endpoint)`: the quote must verify (the environment's
-  `verify_quote`, the enclave's attestation check) and name an approved measurement;
+  `verify_quote`, the enclave's attestation check, at ledger time) against the state's
+  attestation roots and name an approved measurement;
   `remove_validator(address)`: never the last validator.
 - `approve_measurement(measurement)`, `revoke_measurement(measurement)`: the enclave code
   validators may run; a measurement a validator still runs cannot be revoked.
@@ -22,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from evm_runtime.exceptions import ConclaveError
 from evm_runtime.types import Address
 
 from .constitution import Constitution
@@ -40,14 +42,17 @@ class AttestedNode:
     measurement: bytes
 
 
+QuoteVerifier = Callable[[bytes, frozenset[bytes], frozenset[bytes], int], AttestedNode]
+"""`(quote, attestation roots, approved measurements, now)` -> what the quote proves; raises
+InvalidRequest (or another ConclaveError) if it does not verify (the enclave's check)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ActionEnvironment:
     """What applying actions may consult beyond the state."""
 
     now: int
-    verify_quote: Callable[[bytes], AttestedNode] | None = None
-    """Checks a quote's signature chain and freshness (not its measurement: the state's
-    approved set decides that); raises InvalidRequest if it does not verify."""
+    verify_quote: QuoteVerifier | None = None
 
 
 Apply = Callable[[GovernanceState, Mapping[str, Any], ActionEnvironment], GovernanceState]
@@ -174,7 +179,10 @@ def add_validator(state: GovernanceState, args: Mapping[str, Any], env: ActionEn
         raise InvalidAction("quote must be the validator's attestation quote (bytes)")
     if env.verify_quote is None:
         raise InvalidAction("this node cannot verify quotes, so it cannot add validators")
-    attested = env.verify_quote(quote)
+    try:
+        attested = env.verify_quote(quote, state.attestation_roots, state.measurements, env.now)
+    except ConclaveError as refused:
+        raise InvalidAction(f"the validator's quote does not verify: {refused}") from None
     if attested.measurement not in state.measurements:
         raise InvalidAction(
             f"the validator runs enclave code 0x{attested.measurement.hex()}, which the members "

@@ -127,6 +127,7 @@ def encode_state(state: GovernanceState) -> bytes:
             _int(state.ledger_secret_version),
             [_proposal(p) for _, p in sorted(state.proposals.items())],
             [[bytes(member), _int(nonce)] for member, nonce in sorted(state.signature_nonces.items())],
+            sorted(state.attestation_roots),
         ]
     )
 
@@ -217,6 +218,7 @@ def decode_state(encoded: bytes) -> GovernanceState:
             secret,
             props,
             nonces,
+            roots,
         ) = raw
         if _to_int(version) != FORMAT_VERSION:
             raise CorruptGovernanceState(
@@ -234,6 +236,7 @@ def decode_state(encoded: bytes) -> GovernanceState:
             ledger_secret_version=_to_int(secret),
             proposals={p.id: p for p in map(_to_proposal, props)},
             signature_nonces={Address(member): _to_int(nonce) for member, nonce in nonces},
+            attestation_roots=frozenset(roots),
         )
     except CorruptGovernanceState:
         raise

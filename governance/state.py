@@ -119,6 +119,8 @@ class GovernanceState:
     validators: Mapping[Address, Validator] = field(default_factory=lambda: MappingProxyType({}))
     measurements: frozenset[bytes] = frozenset()
     """Enclave measurements the members approved: validators must run one of them."""
+    attestation_roots: frozenset[bytes] = frozenset()
+    """The attestation roots validators' quotes must chain to (the platform vendors')."""
     readers: Mapping[Address, frozenset[Address]] = field(default_factory=lambda: MappingProxyType({}))
     """Per confidential contract: the auditors granted read access to it."""
     config: NetworkConfig = field(default_factory=NetworkConfig)

@@ -12,14 +12,16 @@ ABI-encoded as `ACTION_ARGS` lists for each kind. A refused request reverts with
 
 Ledger time is the block's timestamp: proposals open before it whose time is up are
 closed (ProposalResolved, state expired) by the next request that changes governance.
-Writing costs `WRITE_GAS` plus `BYTE_GAS` per byte of the new state; reading `READ_GAS`.
+Writing costs `WRITE_GAS` plus `BYTE_GAS` per byte of the state it rewrites (as it was
+before: the price does not depend on the block's time, so estimates hold); reading
+`READ_GAS`.
 Transactions from senders the state refuses (`GovernanceState.may_send`/`may_deploy`)
 never run (`refusal`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any
@@ -33,7 +35,7 @@ from evm_runtime.system_contracts import SystemCall, SystemLog, SystemOutcome, S
 from evm_runtime.types import Address, Hash32
 
 from . import signed
-from .actions import ActionEnvironment, AttestedNode
+from .actions import ActionEnvironment, QuoteVerifier
 from .codec import decode_state, encode_state
 from .constitution import Constitution, Threshold
 from .exceptions import GovernanceError
@@ -272,6 +274,12 @@ def _decoded(blob: bytes) -> GovernanceState:
     return decode_state(blob)
 
 
+def governance_state(store: SystemStore) -> GovernanceState | None:
+    """The governance state a store holds; None on a chain whose genesis named no members."""
+    blob = store.load()
+    return None if blob is None else _decoded(blob)
+
+
 def _revert(reason: str) -> SystemOutcome:
     return SystemOutcome(
         output=ERROR_SELECTOR + abi_encode(["string"], [reason]), gas=READ_GAS, reverted=True
@@ -311,7 +319,7 @@ class GovernanceContract:
 
     address = GOVERNANCE_ADDRESS
 
-    def __init__(self, verify_quote: Callable[[bytes], AttestedNode] | None = None) -> None:
+    def __init__(self, verify_quote: QuoteVerifier | None = None) -> None:
         self._verify_quote = verify_quote
 
     @staticmethod
@@ -368,7 +376,7 @@ class GovernanceContract:
         new_blob = encode_state(changed)
         store.save(new_blob)
         logs = [*_resolutions(state, current), *logs, *_resolutions(current, changed)]
-        return SystemOutcome(output=output, gas=WRITE_GAS + BYTE_GAS * len(new_blob), logs=tuple(logs))
+        return SystemOutcome(output=output, gas=WRITE_GAS + BYTE_GAS * len(blob), logs=tuple(logs))
 
     # -- writes -----------------------------------------------------------------------
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
+from eth_utils import to_checksum_address
+from web3 import Web3
 
+from governance.system_contract import ABI, GOVERNANCE_ADDRESS
 from tests.e2e.chain_helpers import run_conclave
 from tests.support.devnode import DevNode, start_dev_node
 
@@ -79,3 +83,61 @@ def test_refusals_say_why(node: DevNode) -> None:
     assert nowhere.returncode == 2 and "no node answers" in nowhere.stderr
     missing = run_conclave("gov", "show", "99", "--rpc", node.rpc_url)
     assert missing.returncode == 1 and "no proposal 99" in missing.stderr
+
+
+def test_init_writes_a_consortium_that_a_dev_node_starts(tmp_path: Path) -> None:
+    """Three founding members, a permissioned network with one user, the members' own
+    constitution: `conclave init` writes it and `conclave dev --genesis` starts it."""
+    members = [Account.create() for _ in range(3)]
+    user, outsider = Account.create(), Account.create()
+    constitution = tmp_path / "constitution.json"
+    constitution.write_text(json.dumps({"name": "Acme purchasing", "defaultThreshold": "at least 2/3"}))
+    genesis = tmp_path / "genesis.json"
+    args = [f"--member={m.address}:Member {i}" for i, m in enumerate(members)]
+    fund = [f"--fund={a.address}:10" for a in (*members, user, outsider)]
+    written = run_conclave(
+        "init",
+        *args,
+        "--user",
+        user.address,
+        "--permissioned",
+        "--constitution",
+        str(constitution),
+        "--chain-id",
+        "4242",
+        *fund,
+        "--out",
+        str(genesis),
+    )
+    assert written.returncode == 0 and "3 members, 1 users" in written.stdout, written.stderr
+    again = run_conclave("init", *args, "--out", str(genesis))
+    assert again.returncode == 1 and "--force" in again.stderr
+
+    node = start_dev_node("--ephemeral", "--genesis", str(genesis))
+    try:
+        assert node.result("eth_chainId") == hex(4242)
+        listed = gov(node, "list")
+        assert listed == {"proposals": []}
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        contract = w3.eth.contract(address=to_checksum_address(GOVERNANCE_ADDRESS), abi=ABI)
+        assert sorted(contract.functions.members().call()) == sorted(m.address for m in members)
+        assert contract.functions.constitution().call()[1] == "Acme purchasing"
+
+        def transfer(account: Any) -> dict:  # type: ignore[type-arg]
+            raw = account.sign_transaction(
+                {
+                    "to": members[0].address,
+                    "value": 1,
+                    "gas": 21_000,
+                    "gasPrice": 10**10,
+                    "nonce": 0,
+                    "chainId": 4242,
+                }
+            ).raw_transaction
+            return node.rpc("eth_sendRawTransaction", ["0x" + raw.hex()])
+
+        assert "result" in transfer(user)
+        refused = transfer(outsider)["error"]
+        assert refused["code"] == -32007 and "not a user" in refused["message"]
+    finally:
+        node.stop()

@@ -15,7 +15,9 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
-from governance.system_contract import ABI, GOVERNANCE_ADDRESS
+from governance.constitution import TWO_THIRDS, Constitution, Threshold
+from governance.state import Action
+from governance.system_contract import ABI, GOVERNANCE_ADDRESS, encode_action
 from tests.e2e.chain_helpers import connect, wait_receipt
 from tests.e2e.test_js_clients import run_flow
 from tests.support.devnode import DevNode, start_dev_node
@@ -24,19 +26,20 @@ ACCEPTED, OPEN = 1, 0
 WEEK = 7 * 24 * 3600
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def node() -> Iterator[DevNode]:
+    """A new dev node for each test: its first account governs alone."""
     node = start_dev_node("--ephemeral")
     yield node
     node.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def w3(node: DevNode) -> Web3:
     return connect(node)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def gov(w3: Web3) -> Any:
     return w3.eth.contract(address=Web3.to_checksum_address(GOVERNANCE_ADDRESS), abi=ABI)
 
@@ -57,8 +60,9 @@ def propose(w3: Web3, gov: Any, sender: str, kind: str, types: list[str], values
     return int(created["args"]["id"])
 
 
-def test_a_consortium_of_three_admits_a_user_by_two_votes(node: DevNode, w3: Web3, gov: Any) -> None:
-    alice, bob, carol, dave, erin = (account.address for account in node.accounts[:5])
+def found_consortium(node: DevNode, w3: Web3, gov: Any) -> None:
+    """The dev chain's sole member adds the next two accounts: three members."""
+    alice, bob, carol = (account.address for account in node.accounts[:3])
     assert gov.functions.members().call() == [alice]  # a dev chain's first account governs alone
 
     pid = propose(w3, gov, alice, "add_member", ["address", "string", "string"], [bob, "Bob", ""])
@@ -71,6 +75,11 @@ def test_a_consortium_of_three_admits_a_user_by_two_votes(node: DevNode, w3: Web
     (resolved,) = gov.events.ProposalResolved().process_receipt(receipt, errors=DISCARD)
     assert resolved["args"]["state"] == ACCEPTED
     assert sorted(gov.functions.members().call()) == sorted([alice, bob, carol])
+
+
+def test_a_consortium_of_three_admits_a_user_by_two_votes(node: DevNode, w3: Web3, gov: Any) -> None:
+    found_consortium(node, w3, gov)
+    alice, bob, carol, dave, erin = (account.address for account in node.accounts[:5])
 
     # A permissioned network, then a user admitted by two of three.
     pid = propose(w3, gov, bob, "set_config", ["string", "uint256"], ["open_submission", 0])
@@ -112,8 +121,8 @@ def test_an_expired_proposal_takes_no_ballot(node: DevNode, w3: Web3, gov: Any) 
 
 def test_members_sign_with_ethers_and_the_node_relays(node: DevNode, w3: Web3, gov: Any) -> None:
     """The same through EIP-712: two of the three members sign with ethers, the node relays."""
+    found_consortium(node, w3, gov)
     alice, bob = node.accounts[:2]
-    assert sorted(gov.functions.members().call()) == sorted(a.address for a in node.accounts[:3])
     summary = run_flow("gov_eip712.mjs", node.rpc_url, alice.key, env={"CONCLAVE_SECOND_KEY": bob.key})
     assert summary["state"] == ACCEPTED
     assert summary["refusedStatus"] == 400 and "is not a member" in summary["refusedReason"]
@@ -121,3 +130,37 @@ def test_members_sign_with_ethers_and_the_node_relays(node: DevNode, w3: Web3, g
     assert (
         relayer == httpx.get(node.rpc_url.rstrip("/") + "/node/status").json()["enclave"]["validatorAddress"]
     )
+
+
+def test_changing_the_constitution_needs_its_higher_threshold(node: DevNode, w3: Web3, gov: Any) -> None:
+    """Ordinary actions at one third, the constitution at two thirds, among three members."""
+    found_consortium(node, w3, gov)
+    alice, bob, _ = (account.address for account in node.accounts[:3])
+    lenient = Constitution(
+        name="Lenient",
+        default_threshold=Threshold(1, 3, strict=False),
+        thresholds={"set_constitution": TWO_THIRDS},
+        voting_period=3600,
+    )
+
+    def propose_constitution() -> int:
+        kind, args = encode_action(Action("set_constitution", {"constitution": lenient}))
+        receipt = send(w3, gov.functions.propose([(kind, args)]), alice)
+        (created,) = gov.events.ProposalCreated().process_receipt(receipt, errors=DISCARD)
+        return int(created["args"]["id"])
+
+    pid = propose_constitution()
+    send(w3, gov.functions.vote(pid, True), alice)
+    assert proposal_state(gov, pid) == OPEN
+    send(w3, gov.functions.vote(pid, True), bob)
+    assert proposal_state(gov, pid) == ACCEPTED
+    assert gov.functions.constitution().call()[1] == "Lenient"
+
+    newcomer = node.accounts[7].address
+    pid = propose(w3, gov, alice, "add_user", ["address", "bool"], [newcomer, False])
+    send(w3, gov.functions.vote(pid, True), alice)
+    assert proposal_state(gov, pid) == ACCEPTED and gov.functions.isUser(newcomer).call()  # one of three
+
+    pid = propose_constitution()
+    send(w3, gov.functions.vote(pid, True), alice)
+    assert proposal_state(gov, pid) == OPEN  # one of three is not two thirds

@@ -27,10 +27,18 @@ def _call(index: int) -> dict[str, object]:
 def test_a_client_over_its_budget_is_told_when_to_retry(limited: DevNode) -> None:
     time.sleep(2.0)  # a full bucket (2 × RATE), whatever start-up spent
     with httpx.Client(timeout=10) as client:
-        statuses = [client.post(limited.rpc_url, json=_call(i)).status_code for i in range(2 * RATE)]
-        assert statuses.count(200) >= 2 * RATE - 2, statuses
-        refused = client.post(limited.rpc_url, json=_call(0))
-        assert refused.status_code == 429
+        # Send until refused: a full bucket, plus what refills while the requests go out
+        # (a loaded machine answers slowly), must pass, and not much more.
+        started, answered, refused = time.monotonic(), 0, None
+        while refused is None and answered < 20 * RATE:
+            response = client.post(limited.rpc_url, json=_call(answered))
+            if response.status_code == 429:
+                refused = response
+            else:
+                assert response.status_code == 200
+                answered += 1
+        refill = RATE * (time.monotonic() - started)
+        assert refused is not None and 2 * RATE - 2 <= answered <= 2 * RATE + refill + 2, answered
         assert int(refused.headers["Retry-After"]) >= 1
         error = refused.json()["error"]
         assert error["code"] == -32005 and "rate limit exceeded" in error["message"]

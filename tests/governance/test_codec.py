@@ -71,6 +71,7 @@ states = st.builds(
     ledger_secret_version=st.integers(1, 100),
     proposals=st.lists(proposals, max_size=4).map(lambda ps: {p.id: p for p in ps}),
     signature_nonces=st.dictionaries(addresses, st.integers(0, 2**64), max_size=3),
+    attestation_roots=st.frozensets(st.binary(min_size=32, max_size=32), max_size=2),
 )
 
 
@@ -96,6 +97,7 @@ def test_equal_states_encode_alike_whatever_the_insertion_order(state: Governanc
         ledger_secret_version=state.ledger_secret_version,
         proposals=dict(reversed(list(state.proposals.items()))),
         signature_nonces=dict(reversed(list(state.signature_nonces.items()))),
+        attestation_roots=state.attestation_roots,
     )
     assert encode_state(reordered) == encode_state(state)
 

@@ -172,7 +172,9 @@ def test_permissioning_config_users_and_readers() -> None:
 def test_validators_need_a_verified_quote_of_approved_code() -> None:
     node = b"\x77" * 20
 
-    def verify_quote(quote: bytes) -> AttestedNode:
+    def verify_quote(
+        quote: bytes, roots: frozenset[bytes], measurements: frozenset[bytes], now: int
+    ) -> AttestedNode:
         if quote != b"good quote":
             raise InvalidAction("the quote does not verify")
         return AttestedNode(node, MEASUREMENT)

@@ -11,10 +11,11 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import function_signature_to_4byte_selector
 
+import enclave  # noqa: F401 - installs the governance contract, as every node does
 from evm_runtime.calls import CallContext, revert_message
 from evm_runtime.chain import GenesisAccount
 from evm_runtime.exceptions import ExecutionReverted
-from evm_runtime.system_contracts import genesis_storage, install
+from evm_runtime.system_contracts import genesis_storage
 from evm_runtime.transactions import CallRequest
 from governance import signed
 from governance.codec import encode_state
@@ -24,13 +25,10 @@ from governance.system_contract import (
     CODE_MARKER,
     EVENT_TOPICS,
     GOVERNANCE_ADDRESS,
-    GovernanceContract,
     decode_action,
     encode_action,
 )
 from tests.evm_runtime.chainkit import ACCOUNTS, ETHER, MemoryChain, address_of, decoded
-
-install(GovernanceContract())
 
 ALICE, BOB, CAROL, DAVE = ACCOUNTS[:4]
 MEMBERS = [address_of(a) for a in (ALICE, BOB, CAROL)]

@@ -1,0 +1,215 @@
+"""The genesis document: what a new network starts with, as JSON (`conclave init` writes it,
+`conclave dev --genesis` reads it).
+
+    {
+      "chainId": 1337,
+      "alloc": {"0x…": {"balance": "1000000000000000000000"}},
+      "consortium": {
+        "members": [{"address": "0x…", "name": "Acme Retail", "metadata": ""}],
+        "users": [{"address": "0x…", "deploy": true}],
+        "constitution": {"name": "…", "termsHash": "0x…", "votingPeriod": 604800,
+                         "defaultThreshold": "more than 1/2",
+                         "thresholds": {"add_member": "at least 2/3"},
+                         "vetoes": {"remove_member": ["0x…"]}},
+        "config": {"open_submission": false, "open_deployment": true}
+      }
+    }
+
+Every field but `consortium.members` may be left out. The node that starts the network is
+its first validator, running the enclave code it runs (its measurement is approved).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from evm_runtime.chain import GenesisAccount
+from evm_runtime.types import Address, Hash32
+from governance.constitution import Constitution, Threshold, default_constitution
+from governance.exceptions import GovernanceError
+from governance.state import CONFIG_KEYS, GovernanceState, Member, NetworkConfig
+
+FORMAT = "conclave-genesis/1"
+
+
+class InvalidGenesis(ValueError):
+    """A genesis document that cannot start a network; the message says where."""
+
+
+@dataclass(frozen=True)
+class GenesisSpec:
+    chain_id: int | None
+    alloc: Mapping[Address, GenesisAccount]
+    governance: GovernanceState
+
+
+def _address(text: Any, where: str) -> Address:
+    if not isinstance(text, str) or len(text) != 42 or not text.startswith("0x"):
+        raise InvalidGenesis(f"{where}: expected a 0x-prefixed 20-byte address, got {text!r}")
+    try:
+        return Address(bytes.fromhex(text[2:]))
+    except ValueError:
+        raise InvalidGenesis(f"{where}: {text!r} is not hex") from None
+
+
+def threshold_from_text(text: Any, where: str = "a threshold") -> Threshold:
+    """'more than N/D' or 'at least N/D'."""
+    words = text.split() if isinstance(text, str) else []
+    if len(words) != 3 or " ".join(words[:2]) not in ("more than", "at least") or "/" not in words[2]:
+        raise InvalidGenesis(f"{where} reads 'more than N/D' or 'at least N/D', not {text!r}")
+    try:
+        numerator, denominator = (int(part) for part in words[2].split("/", 1))
+        return Threshold(numerator, denominator, strict=words[0] == "more")
+    except (ValueError, GovernanceError) as exc:
+        raise InvalidGenesis(f"{where}: {exc}") from None
+
+
+def constitution_from_document(document: Any) -> Constitution:
+    """A constitution from its JSON form (the module docstring shows it)."""
+    if not isinstance(document, dict):
+        raise InvalidGenesis("a constitution is a JSON object")
+    default = default_constitution()
+    terms = document.get("termsHash", "0x" + "00" * 32)
+    try:
+        terms_hash = bytes.fromhex(terms[2:]) if isinstance(terms, str) and terms.startswith("0x") else b""
+    except ValueError:
+        terms_hash = b""
+    if len(terms_hash) != 32:
+        raise InvalidGenesis(f"termsHash: expected 32 bytes in hex, got {terms!r}")
+    try:
+        return Constitution(
+            name=str(document.get("name", default.name)),
+            terms_hash=Hash32(terms_hash),
+            voting_period=int(document.get("votingPeriod", default.voting_period)),
+            default_threshold=threshold_from_text(
+                document.get("defaultThreshold", default.default_threshold.describe()), "defaultThreshold"
+            ),
+            thresholds={
+                kind: threshold_from_text(text, f"thresholds.{kind}")
+                for kind, text in dict(document.get("thresholds", {})).items()
+            },
+            vetoes={
+                kind: frozenset(_address(a, f"vetoes.{kind}") for a in who)
+                for kind, who in dict(document.get("vetoes", {})).items()
+            },
+        )
+    except (GovernanceError, TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidGenesis):
+            raise
+        raise InvalidGenesis(f"constitution: {exc}") from None
+
+
+def constitution_to_document(constitution: Constitution) -> dict[str, Any]:
+    return {
+        "name": constitution.name,
+        "termsHash": "0x" + bytes(constitution.terms_hash).hex(),
+        "votingPeriod": constitution.voting_period,
+        "defaultThreshold": constitution.default_threshold.describe(),
+        "thresholds": {kind: t.describe() for kind, t in sorted(constitution.thresholds.items())},
+        "vetoes": {
+            kind: ["0x" + a.hex() for a in sorted(who)] for kind, who in sorted(constitution.vetoes.items())
+        },
+    }
+
+
+def _config(document: Any) -> NetworkConfig:
+    if not isinstance(document, dict):
+        raise InvalidGenesis("consortium.config is a JSON object")
+    unknown = sorted(set(document) - set(CONFIG_KEYS))
+    if unknown:
+        raise InvalidGenesis(f"consortium.config: unknown keys {unknown}; known: {sorted(CONFIG_KEYS)}")
+    for key, value in document.items():
+        if type(value) is not CONFIG_KEYS[key]:
+            raise InvalidGenesis(
+                f"consortium.config.{key}: expected {CONFIG_KEYS[key].__name__}, got {value!r}"
+            )
+    try:
+        return NetworkConfig(**document)
+    except GovernanceError as exc:
+        raise InvalidGenesis(f"consortium.config: {exc}") from None
+
+
+def read_genesis(document: Any) -> GenesisSpec:
+    """The network a genesis document describes; InvalidGenesis says what is wrong."""
+    if not isinstance(document, dict):
+        raise InvalidGenesis("a genesis document is a JSON object")
+    if document.get("format", FORMAT) != FORMAT:
+        raise InvalidGenesis(f"format: this Conclave reads {FORMAT!r}, not {document['format']!r}")
+    consortium = document.get("consortium")
+    if not isinstance(consortium, dict) or not consortium.get("members"):
+        raise InvalidGenesis("consortium.members: a network needs at least one member")
+    members: dict[Address, Member] = {}
+    for index, entry in enumerate(consortium["members"]):
+        where = f"consortium.members[{index}]"
+        if not isinstance(entry, dict):
+            raise InvalidGenesis(f"{where}: expected {{address, name}}")
+        address = _address(entry.get("address"), f"{where}.address")
+        if address in members:
+            raise InvalidGenesis(f"{where}: 0x{address.hex()} is listed twice")
+        members[address] = Member(
+            str(entry.get("name") or f"member {index + 1}"), str(entry.get("metadata", ""))
+        )
+    users = {
+        _address(u.get("address"), f"consortium.users[{i}]")
+        for i, u in enumerate(consortium.get("users", []))
+    }
+    deployers = {
+        _address(u.get("address"), f"consortium.users[{i}]")
+        for i, u in enumerate(consortium.get("users", []))
+        if u.get("deploy")
+    }
+    constitution = (
+        constitution_from_document(consortium["constitution"])
+        if "constitution" in consortium
+        else default_constitution()
+    )
+    governance = GovernanceState(
+        members=members,
+        constitution=replace(constitution, version=1),
+        users=frozenset(users),
+        deployers=frozenset(deployers),
+        config=_config(consortium.get("config", {})),
+    )
+    alloc: dict[Address, GenesisAccount] = {}
+    for address_text, account in dict(document.get("alloc", {})).items():
+        where = f"alloc.{address_text}"
+        try:
+            balance = int(account.get("balance", 0))
+        except (TypeError, ValueError, AttributeError):
+            raise InvalidGenesis(f"{where}.balance: expected a whole number of wei") from None
+        if not 0 <= balance < 2**256:
+            raise InvalidGenesis(f"{where}.balance: out of range")
+        alloc[_address(address_text, where)] = GenesisAccount(balance=balance)
+    chain_id = document.get("chainId")
+    if chain_id is not None and (type(chain_id) is not int or not 0 < chain_id < 2**64):
+        raise InvalidGenesis(f"chainId: expected a positive 64-bit integer, got {chain_id!r}")
+    return GenesisSpec(chain_id=chain_id, alloc=alloc, governance=governance)
+
+
+def genesis_document(spec: GenesisSpec) -> dict[str, Any]:
+    """The JSON document of `spec` (what `read_genesis` reads back)."""
+    state = spec.governance
+    defaults = NetworkConfig()
+    config = {
+        key: getattr(state.config, key)
+        for key in CONFIG_KEYS
+        if getattr(state.config, key) != getattr(defaults, key)
+    }
+    document: dict[str, Any] = {"format": FORMAT}
+    if spec.chain_id is not None:
+        document["chainId"] = spec.chain_id
+    document["alloc"] = {
+        "0x" + a.hex(): {"balance": str(acc.balance)} for a, acc in sorted(spec.alloc.items())
+    }
+    document["consortium"] = {
+        "members": [
+            {"address": "0x" + a.hex(), "name": m.name, "metadata": m.metadata}
+            for a, m in sorted(state.members.items())
+        ],
+        "users": [{"address": "0x" + a.hex(), "deploy": a in state.deployers} for a in sorted(state.users)],
+        "constitution": constitution_to_document(state.constitution),
+        "config": config,
+    }
+    return document
