@@ -16,6 +16,7 @@ from evm_runtime.state_proofs import AccountProof
 from evm_runtime.tracing import TraceOptions, TransactionTrace
 from evm_runtime.transactions import CallRequest, DecodedTransaction
 from evm_runtime.types import Address, Hash32
+from governance.state import NetworkConfig
 from ledger.ordering import ExecutionResult
 from ledger.store import BlockRecord
 
@@ -109,6 +110,9 @@ class EnclaveAPI(Protocol):
     def create_access_list(self, call: CallRequest, block_number: int) -> AccessListOutcome: ...
 
     # -- governance -------------------------------------------------------------------
+
+    def network_config(self) -> NetworkConfig | None:
+        """The network configuration governance holds at the head (None: no governance)."""
 
     def relay_governance(self, calldata: bytes, nonce: int) -> bytes:
         """A transaction from the node's own account carrying a member's signed governance

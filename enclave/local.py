@@ -23,7 +23,7 @@ from evm_runtime.chain import (
     make_genesis,
     next_base_fee,
 )
-from evm_runtime.exceptions import InsufficientFunds, InvalidRequest, NotFound, NotPermitted
+from evm_runtime.exceptions import FeeTooLow, InsufficientFunds, InvalidRequest, NotFound, NotPermitted
 from evm_runtime.overrides import NO_OVERRIDES, StateOverrides
 from evm_runtime.simulation import SimulatedBlock, SimulationRequest, simulate
 from evm_runtime.state_db import NodeCache
@@ -40,6 +40,7 @@ from evm_runtime.transactions import (
 )
 from evm_runtime.types import ZERO_ADDRESS, Address, Hash32
 from governance.codec import decode_state
+from governance.state import GovernanceState, NetworkConfig
 from governance.system_contract import CODE_MARKER, GOVERNANCE_ADDRESS, SELECTORS, governance_state
 from ledger.ordering import ExecutionResult
 from ledger.store import MAX_ANCESTORS, BlockRecord, LedgerStore
@@ -163,6 +164,12 @@ class InProcessEnclave:
         refusal = refusal_of(state, decoded.sender, not decoded.tx.to)
         if refusal is not None:
             raise NotPermitted(refusal)
+        config = self.network_config()
+        if config is not None and decoded.tx.max_fee_per_gas < config.min_gas_price:
+            raise FeeTooLow(
+                f"max fee per gas {decoded.tx.max_fee_per_gas} is below the network's minimum gas price "
+                f"{config.min_gas_price} (set by governance)"
+            )
         nonce, balance = state.get_nonce(decoded.sender), state.get_balance(decoded.sender)
         check_admissible(
             decoded,
@@ -229,7 +236,7 @@ class InProcessEnclave:
     def _follow_ledger_secret(self) -> None:
         """Rotate the ledger secret when governance asked for a newer one (governance counts
         versions from 1, the secrets from 0); new data is sealed with it, old stays readable."""
-        state = governance_state(StateStore(self._latest_state(), GOVERNANCE_ADDRESS, static=True))
+        state = self._governance()
         if state is None:
             return
         secrets = self._keys.ledger_secrets
@@ -303,6 +310,13 @@ class InProcessEnclave:
         return self._call_context(block_number).create_access_list(call)
 
     # -- governance -----------------------------------------------------------------------
+
+    def _governance(self) -> GovernanceState | None:
+        return governance_state(StateStore(self._latest_state(), GOVERNANCE_ADDRESS, static=True))
+
+    def network_config(self) -> NetworkConfig | None:
+        state = self._governance()
+        return None if state is None else state.config
 
     def relay_governance(self, calldata: bytes, nonce: int) -> bytes:
         if not SELECTORS.get(calldata[:4], "").endswith("Signed"):

@@ -303,6 +303,11 @@ class Node:
             return ref.number
         return self.block(ref).number
 
+    def minimum_gas_price(self) -> int:
+        """The lowest fee cap a transaction may offer (governance's `min_gas_price`)."""
+        config = self.enclave.network_config()
+        return 0 if config is None else config.min_gas_price
+
     def pending_nonce(self, address: Address) -> int:
         return self.pool.next_nonce(address, self.enclave.account_nonce(address))
 

@@ -81,7 +81,7 @@ def eth_coinbase(node: Node) -> str | None:
 
 @rpc("eth_gasPrice")
 def eth_gas_price(node: Node) -> str:
-    return quantity(node.enclave.next_base_fee() + DEFAULT_PRIORITY_FEE)
+    return quantity(max(node.enclave.next_base_fee() + DEFAULT_PRIORITY_FEE, node.minimum_gas_price()))
 
 
 @rpc("eth_baseFee")

@@ -129,11 +129,11 @@ def fill(node: Node, request: FillRequest) -> Filled:
             tip = min(DEFAULT_PRIORITY_FEE, call.max_fee_per_gas or DEFAULT_PRIORITY_FEE)
         fee_cap = call.max_fee_per_gas
         if fee_cap is None:
-            fee_cap = 2 * node.enclave.next_base_fee() + tip
+            fee_cap = max(2 * node.enclave.next_base_fee() + tip, node.minimum_gas_price())
     else:
         gas_price = call.gas_price
         if gas_price is None:
-            gas_price = node.enclave.next_base_fee() + DEFAULT_PRIORITY_FEE
+            gas_price = max(node.enclave.next_base_fee() + DEFAULT_PRIORITY_FEE, node.minimum_gas_price())
     sender = call.sender or ZERO_ADDRESS
     return Filled(
         type=kind,
