@@ -29,7 +29,7 @@ from evm_runtime.simulation import SimulatedBlock, SimulationRequest, simulate
 from evm_runtime.state_db import NodeCache
 from evm_runtime.state_patch import StatePatch, build_patch_block
 from evm_runtime.state_proofs import AccountProof, prove_account
-from evm_runtime.system_contracts import StateStore, genesis_storage, refusal_of
+from evm_runtime.system_contracts import BlockRules, StateStore, block_rules_of, genesis_storage, refusal_of
 from evm_runtime.tracing import TraceOptions, TransactionTrace, trace_block, trace_call
 from evm_runtime.transactions import (
     CallRequest,
@@ -176,7 +176,7 @@ class InProcessEnclave:
             account_nonce=nonce,
             balance=balance,
             base_fee=self.next_base_fee(),
-            block_gas_limit=self._params.gas_limit,
+            block_gas_limit=self._next_rules().gas_limit or self._params.gas_limit,
         )
         return Admitted(decoded, nonce, balance)
 
@@ -189,8 +189,11 @@ class InProcessEnclave:
         state = self._latest_state()
         return [state.get_nonce(address) for address in addresses]
 
+    def _next_rules(self) -> BlockRules:
+        return block_rules_of(self._latest_state())
+
     def next_base_fee(self) -> int:
-        return next_base_fee(self._head_header())
+        return 0 if self._next_rules().free_gas else next_base_fee(self._head_header())
 
     def execute(self, batch: Sequence[DecodedTransaction], timestamp: int) -> ExecutionResult:
         parent = self._head_header()

@@ -25,7 +25,7 @@ from eth_utils import ValidationError
 
 from .chain import MAX_EXTRA_DATA, VM, BlockState, ChainParams
 from .state_db import NodeCache, StateOverlay
-from .system_contracts import refusal_of
+from .system_contracts import NO_RULES, BlockRules, block_rules_of, refusal_of
 from .transactions import DecodedTransaction, effective_gas_price, transaction_type
 from .trie_root import ordered_trie_root
 from .types import Address, ExecutedTransaction, Hash32, LogRecord
@@ -59,16 +59,25 @@ class BuiltBlock:
         return self.header.block_number
 
 
-def child_header(parent: BlockHeaderAPI, params: ChainParams, env: BlockEnv) -> BlockHeaderAPI:
-    """The header template of the block after `parent`, before execution."""
-    return VM.create_header_from_parent(
+def rules_after(parent: BlockHeaderAPI, params: ChainParams, cache: NodeCache) -> BlockRules:
+    """The rules the system contracts set, in `parent`'s state, for the block after it."""
+    return block_rules_of(VM.build_state(StateOverlay(cache), parent, params.context, ()))
+
+
+def child_header(
+    parent: BlockHeaderAPI, params: ChainParams, env: BlockEnv, rules: BlockRules = NO_RULES
+) -> BlockHeaderAPI:
+    """The header template of the block after `parent`, before execution: the chain's gas
+    limit unless `rules` set one, a base fee of zero if they make gas free."""
+    header = VM.create_header_from_parent(
         parent,
         coinbase=env.coinbase,
         timestamp=max(env.timestamp, parent.timestamp + 1),
-        gas_limit=params.gas_limit,
+        gas_limit=rules.gas_limit or params.gas_limit,
         extra_data=env.extra_data[:MAX_EXTRA_DATA],
         mix_hash=parent.hash,
     )
+    return header.copy(base_fee_per_gas=0) if rules.free_gas else header
 
 
 def build_block(
@@ -84,7 +93,7 @@ def build_block(
     `ancestor_hashes` are the hashes of `parent` and its ancestors, newest first (up to
     256), which the BLOCKHASH opcode reads.
     """
-    header = child_header(parent, params, env)
+    header = child_header(parent, params, env, rules_after(parent, params, cache))
     overlay = StateOverlay(cache)
     context = VM.create_execution_context(header, tuple(ancestor_hashes), params.context)
     state = BlockState(overlay, context, header.state_root)

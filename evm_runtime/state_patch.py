@@ -24,7 +24,7 @@ import rlp
 from eth.abc import BlockHeaderAPI, StateAPI
 from eth_hash.auto import keccak
 
-from .block_builder import BlockEnv, BuiltBlock, child_header
+from .block_builder import BlockEnv, BuiltBlock, child_header, rules_after
 from .chain import VM, ChainParams
 from .exceptions import InvalidRequest
 from .state_db import NodeCache, StateOverlay
@@ -159,7 +159,8 @@ def build_patch_block(
         check_change(change)
     encoded = encode_patch(patch)
     digest = patch_hash(encoded)
-    header = child_header(parent, params, BlockEnv(coinbase=coinbase, timestamp=timestamp, extra_data=digest))
+    env = BlockEnv(coinbase=coinbase, timestamp=timestamp, extra_data=digest)
+    header = child_header(parent, params, env, rules_after(parent, params, cache))
     overlay = StateOverlay(cache)
     state = VM.build_state(overlay, header, params.context, ())
     for change in patch.changes:

@@ -12,6 +12,8 @@ like any contract. Execution defines the hook; a higher layer plugs its contract
   through DELEGATECALL or CALLCODE, whose storage would be another account's.
 - `SystemContract.refusal` lets a contract refuse transactions before they run: the block
   builder drops those, and admission refuses them (`refusal_of`).
+- `SystemContract.block_rules` lets a contract set the next block's gas limit and make gas
+  free (base fee zero), read from the parent's state, so a replay derives the same header.
 """
 
 from __future__ import annotations
@@ -55,6 +57,18 @@ class SystemOutcome:
     reverted: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class BlockRules:
+    """What a system contract decides of the next block: its gas limit (None: the chain's),
+    and whether gas is free (a base fee of zero)."""
+
+    gas_limit: int | None = None
+    free_gas: bool = False
+
+
+NO_RULES = BlockRules()
+
+
 class SystemStore(Protocol):
     def load(self) -> bytes | None:
         """The contract's blob; None before anything was saved."""
@@ -69,6 +83,9 @@ class SystemContract(Protocol):
 
     def refusal(self, sender: Address, creates: bool, store: SystemStore) -> str | None:
         """Why a transaction from `sender` (creating a contract or not) must not run, or None."""
+
+    def block_rules(self, store: SystemStore) -> BlockRules | None:
+        """The rules of the block built on this state, if the contract sets them."""
 
 
 class StateStore:
@@ -149,3 +166,12 @@ def refusal_of(state: StateAPI, sender: Address, creates: bool) -> str | None:
         if reason is not None:
             return reason
     return None
+
+
+def block_rules_of(state: StateAPI) -> BlockRules:
+    """The rules of the block built on `state` (the first installed contract that sets any)."""
+    for contract in INSTALLED.values():
+        rules = contract.block_rules(StateStore(state, contract.address, static=True))
+        if rules is not None:
+            return rules
+    return NO_RULES

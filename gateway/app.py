@@ -78,18 +78,16 @@ def create_app(
 
     @app.post("/")
     async def json_rpc(request: Request) -> Response:
+        largest = request.app.state.node.max_request_bytes(max_body_bytes)
+        too_large = RpcError(LIMIT_EXCEEDED, f"request body too large: at most {largest} bytes")
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
-            return _rpc_error_response(
-                RpcError(LIMIT_EXCEEDED, f"request body too large: at most {max_body_bytes} bytes"), 413
-            )
+        if declared is not None and declared.isdigit() and int(declared) > largest:
+            return _rpc_error_response(too_large, 413)
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
-            if len(body) > max_body_bytes:
-                return _rpc_error_response(
-                    RpcError(LIMIT_EXCEEDED, f"request body too large: at most {max_body_bytes} bytes"), 413
-                )
+            if len(body) > largest:
+                return _rpc_error_response(too_large, 413)
         if not body:
             return _rpc_error_response(RpcError(INVALID_REQUEST, "empty request body"))
         admission = _Admission(limiter, _client_of(request))

@@ -218,6 +218,7 @@ def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
     import uvicorn
 
     from evm_runtime.chain import GenesisAccount
+    from governance.state import NetworkConfig
 
     from .app import create_app
     from .dev_accounts import derive_accounts
@@ -237,6 +238,8 @@ def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
         alloc.update(spec.alloc)
         chain_id = args.chain_id = spec.chain_id or chain_id
         governance = spec.governance
+        if governance.config.block_gas_limit != NetworkConfig().block_gas_limit:
+            args.gas_limit = governance.config.block_gas_limit  # the document's, over the flag's
     if args.database_url:
         database_url = args.database_url
     else:

@@ -18,10 +18,11 @@ from enclave.local import InProcessEnclave
 from enclave.process import EnclaveLaunch, EnclaveProcess
 from evm_runtime.chain import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, ChainParams, GenesisAccount
 from evm_runtime.exceptions import NotFound
+from evm_runtime.fees import DEFAULT_PRIORITY_FEE
 from evm_runtime.state_patch import StatePatch
 from evm_runtime.types import ZERO_ADDRESS, Address
 from governance.codec import encode_state
-from governance.state import GovernanceState, Member, Validator
+from governance.state import GovernanceState, Member, NetworkConfig, Validator
 from ledger.database import is_in_memory, make_engine
 from ledger.mempool import Mempool
 from ledger.ordering import SoloOrdering
@@ -111,6 +112,9 @@ class Node:
             on_block=self._on_block,
         )
         self._head: StoredBlock = self._load_head()
+        self.network_config: NetworkConfig | None = None
+        """What governance configures at the head (None: no governance)."""
+        self._follow_network_config()
         self._task: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
 
@@ -152,6 +156,7 @@ class Node:
                 validators={**state.validators, keys.address: Validator("genesis", measurement)},
                 measurements=state.measurements | {measurement},
                 attestation_roots=state.attestation_roots | {keys.attestation_root},
+                config=replace(state.config, block_gas_limit=self.params.gas_limit),
             )
         )
 
@@ -185,7 +190,20 @@ class Node:
         assert head is not None, "genesis is stored before the head is read"
         return head
 
+    def _follow_network_config(self) -> None:
+        """Apply what governance configures at the head: the block time, the request size."""
+        self.network_config = self.enclave.network_config()
+        if self.network_config is not None:
+            self.ordering.min_interval = self.network_config.block_time_ms / 1000
+
+    def max_request_bytes(self, node_limit: int) -> int:
+        """The largest request this node takes: its own limit, or the network's if lower."""
+        if self.network_config is None:
+            return node_limit
+        return min(node_limit, self.network_config.max_request_bytes)
+
     def _on_block(self, block: BlockRecord) -> None:
+        self._follow_network_config()
         self._head = StoredBlock(
             number=block.number,
             hash=block.hash,
@@ -303,10 +321,18 @@ class Node:
             return ref.number
         return self.block(ref).number
 
+    def block_gas_limit(self) -> int:
+        """The next block's gas limit: governance's, or the chain's without governance."""
+        return self.params.gas_limit if self.network_config is None else self.network_config.block_gas_limit
+
     def minimum_gas_price(self) -> int:
         """The lowest fee cap a transaction may offer (governance's `min_gas_price`)."""
-        config = self.enclave.network_config()
-        return 0 if config is None else config.min_gas_price
+        return 0 if self.network_config is None else self.network_config.min_gas_price
+
+    def suggested_tip(self) -> int:
+        """The priority fee the node suggests: none when governance makes gas free."""
+        free = self.network_config is not None and self.network_config.free_gas
+        return 0 if free else DEFAULT_PRIORITY_FEE
 
     def pending_nonce(self, address: Address) -> int:
         return self.pool.next_nonce(address, self.enclave.account_nonce(address))

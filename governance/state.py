@@ -21,7 +21,8 @@ from .constitution import Constitution, default_constitution
 from .exceptions import InvalidAction
 
 MAX_GAS_LIMIT = 1_000_000_000
-MIN_GAS_LIMIT = 5_000_000  # enough for any single contract creation (EIP-3860 init code)
+MIN_GAS_LIMIT = 21_000
+"""A plain transfer's gas: the least a block can hold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +43,11 @@ class NetworkConfig:
 
     block_gas_limit: int = 30_000_000
     min_gas_price: int = 0
-    """Wei; 0 with `free_gas` means transactions pay nothing."""
+    """Wei: the least fee cap a transaction may offer."""
     free_gas: bool = False
-    block_time_ms: int = 1_000
+    """Blocks have a base fee of zero, so transactions offering no fee pay nothing."""
+    block_time_ms: int = 0
+    """The least time between blocks; 0: seal as soon as transactions wait."""
     open_submission: bool = True
     """False: only users may send transactions."""
     open_deployment: bool = True
@@ -58,7 +61,7 @@ class NetworkConfig:
                 f"block_gas_limit is from {MIN_GAS_LIMIT} to {MAX_GAS_LIMIT}",
             ),
             (0 <= self.min_gas_price < 2**256, "min_gas_price is from 0 to 2^256 - 1 wei"),
-            (50 <= self.block_time_ms <= 60_000, "block_time_ms is from 50 to 60000"),
+            (0 <= self.block_time_ms <= 60_000, "block_time_ms is from 0 to 60000"),
             (2**10 <= self.max_request_bytes <= 2**30, "max_request_bytes is from 1 KiB to 1 GiB"),
         )
         for ok, rule in checks:

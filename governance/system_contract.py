@@ -16,7 +16,8 @@ Writing costs `WRITE_GAS` plus `BYTE_GAS` per byte of the state it rewrites (as 
 before: the price does not depend on the block's time, so estimates hold); reading
 `READ_GAS`.
 Transactions from senders the state refuses (`GovernanceState.may_send`/`may_deploy`)
-never run (`refusal`).
+never run (`refusal`); the configuration's block gas limit and free-gas mode are the next
+block's rules (`block_rules`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from eth_abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_hash.auto import keccak
 
-from evm_runtime.system_contracts import SystemCall, SystemLog, SystemOutcome, SystemStore
+from evm_runtime.system_contracts import BlockRules, SystemCall, SystemLog, SystemOutcome, SystemStore
 from evm_runtime.types import Address, Hash32
 
 from . import signed
@@ -40,7 +41,7 @@ from .codec import decode_state, encode_state
 from .constitution import Constitution, Threshold
 from .exceptions import GovernanceError
 from .proposals import expire, propose, vote, withdraw
-from .state import CONFIG_KEYS, Action, GovernanceState, Member, Proposal, ProposalState
+from .state import CONFIG_KEYS, Action, GovernanceState, Proposal, ProposalState
 
 GOVERNANCE_ADDRESS = Address(bytes.fromhex("00000000000000000000000000000000000c0c1e"))
 CODE_MARKER = bytes.fromhex("fe")
@@ -322,9 +323,11 @@ class GovernanceContract:
     def __init__(self, verify_quote: QuoteVerifier | None = None) -> None:
         self._verify_quote = verify_quote
 
-    @staticmethod
-    def genesis_blob(state: GovernanceState) -> bytes:
-        return encode_state(state)
+    def block_rules(self, store: SystemStore) -> BlockRules | None:
+        state = governance_state(store)
+        if state is None:
+            return None
+        return BlockRules(gas_limit=state.config.block_gas_limit, free_gas=state.config.free_gas)
 
     def refusal(self, sender: Address, creates: bool, store: SystemStore) -> str | None:
         blob = store.load()
@@ -479,8 +482,3 @@ class GovernanceContract:
     def _view_constitution(self, state: GovernanceState) -> list[Any]:
         c = state.constitution
         return [c.version, c.name, bytes(c.terms_hash), c.voting_period]
-
-
-def sole_member_state(member: Address, name: str = "dev member") -> GovernanceState:
-    """A consortium of one member (the dev chain's first account)."""
-    return GovernanceState(members={member: Member(name)})

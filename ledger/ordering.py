@@ -72,6 +72,9 @@ class SoloOrdering:
         """Seconds added to the clock for block timestamps (dev chains travel in time)."""
         self.next_timestamp: int | None = None
         """The timestamp of the next block only, if set (dev chains)."""
+        self.min_interval = 0.0
+        """Seconds that must pass between two blocks (the network's block time; 0: none)."""
+        self._last_sealed = 0.0
 
     def notify(self) -> None:
         """A transaction was admitted: seal soon (unless blocks are timed)."""
@@ -112,6 +115,7 @@ class SoloOrdering:
         return self._commit(make(self._timestamp()).block, touched)
 
     def _commit(self, block: BlockRecord, touched: Sequence[Address]) -> BlockRecord:
+        self._last_sealed = time.monotonic()
         self._store.append_block(block)
         self._executor.committed(block)
         self._pool.remove(tx.hash for tx in block.transactions)
@@ -141,8 +145,11 @@ class SoloOrdering:
                 await self._wake.wait()
                 await self._gather()
                 self._wake.clear()
-                while self.seal() is not None:
-                    await asyncio.sleep(0)
+                while True:
+                    wait = self._last_sealed + self.min_interval - time.monotonic()
+                    await asyncio.sleep(max(wait, 0))
+                    if self.seal() is None:
+                        break
             else:
                 await asyncio.sleep(self._block_time)
                 self.seal(allow_empty=True)

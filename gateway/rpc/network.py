@@ -7,7 +7,7 @@ from typing import Any
 from eth_hash.auto import keccak
 
 from evm_runtime.chain import decode_header, next_base_fee
-from evm_runtime.fees import DEFAULT_PRIORITY_FEE, blob_base_fee, percentile_rewards
+from evm_runtime.fees import blob_base_fee, percentile_rewards
 from ledger.store import StoredBlock
 
 from .. import params as p
@@ -81,7 +81,7 @@ def eth_coinbase(node: Node) -> str | None:
 
 @rpc("eth_gasPrice")
 def eth_gas_price(node: Node) -> str:
-    return quantity(max(node.enclave.next_base_fee() + DEFAULT_PRIORITY_FEE, node.minimum_gas_price()))
+    return quantity(max(node.enclave.next_base_fee() + node.suggested_tip(), node.minimum_gas_price()))
 
 
 @rpc("eth_baseFee")
@@ -96,7 +96,7 @@ def eth_blob_base_fee(node: Node) -> str:
 
 @rpc("eth_maxPriorityFeePerGas")
 def eth_max_priority_fee(node: Node) -> str:
-    return quantity(DEFAULT_PRIORITY_FEE)
+    return quantity(node.suggested_tip())
 
 
 def _rewards(node: Node, block: StoredBlock, base_fee: int, percentiles: list[float]) -> list[str]:

@@ -27,7 +27,6 @@ from eth_utils import ValidationError, to_checksum_address
 
 from evm_runtime.chain import VM
 from evm_runtime.exceptions import InvalidRequest
-from evm_runtime.fees import DEFAULT_PRIORITY_FEE
 from evm_runtime.transactions import (
     ACCESS_LIST_TYPE,
     BLOB_TYPE,
@@ -126,14 +125,15 @@ def fill(node: Node, request: FillRequest) -> Filled:
     if kind == DYNAMIC_FEE_TYPE:
         tip = call.max_priority_fee_per_gas
         if tip is None:
-            tip = min(DEFAULT_PRIORITY_FEE, call.max_fee_per_gas or DEFAULT_PRIORITY_FEE)
+            suggested = node.suggested_tip()
+            tip = suggested if call.max_fee_per_gas is None else min(suggested, call.max_fee_per_gas)
         fee_cap = call.max_fee_per_gas
         if fee_cap is None:
             fee_cap = max(2 * node.enclave.next_base_fee() + tip, node.minimum_gas_price())
     else:
         gas_price = call.gas_price
         if gas_price is None:
-            gas_price = max(node.enclave.next_base_fee() + DEFAULT_PRIORITY_FEE, node.minimum_gas_price())
+            gas_price = max(node.enclave.next_base_fee() + node.suggested_tip(), node.minimum_gas_price())
     sender = call.sender or ZERO_ADDRESS
     return Filled(
         type=kind,

@@ -87,7 +87,7 @@ def call_request(node: Node, call: p.CallObject) -> CallRequest:
     return CallRequest(
         sender=call.sender or ZERO_ADDRESS,
         to=call.to,
-        gas=call.gas if call.gas is not None else node.params.gas_limit,
+        gas=call.gas if call.gas is not None else node.block_gas_limit(),
         value=call.value,
         data=call.data,
         gas_price=call.gas_price,
@@ -99,8 +99,9 @@ def call_request(node: Node, call: p.CallObject) -> CallRequest:
 
 
 def check_call_gas(node: Node, call: p.CallObject) -> None:
-    if call.gas is not None and call.gas > node.params.gas_limit:
-        raise InvalidRequest(f"gas {call.gas} exceeds the block gas limit {node.params.gas_limit}")
+    limit = node.block_gas_limit()
+    if call.gas is not None and call.gas > limit:
+        raise InvalidRequest(f"gas {call.gas} exceeds the block gas limit {limit}")
 
 
 OVERRIDES = Param("stateOverrides", p.state_overrides, required=False, default=NO_OVERRIDES)

@@ -5,6 +5,8 @@ refused at admission, and an expired proposal takes no ballot."""
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -164,3 +166,28 @@ def test_changing_the_constitution_needs_its_higher_threshold(node: DevNode, w3:
     pid = propose_constitution()
     send(w3, gov.functions.vote(pid, True), alice)
     assert proposal_state(gov, pid) == OPEN  # one of three is not two thirds
+
+
+def test_the_request_size_and_the_block_time_follow_governance(node: DevNode, w3: Web3, gov: Any) -> None:
+    alice, bob = (account.address for account in node.accounts[:2])
+
+    def configure(key: str, value: int) -> None:
+        pid = propose(w3, gov, alice, "set_config", ["string", "uint256"], [key, value])
+        send(w3, gov.functions.vote(pid, True), alice)
+        assert proposal_state(gov, pid) == ACCEPTED
+
+    large = {"jsonrpc": "2.0", "id": 1, "method": "web3_sha3", "params": ["0x" + "ab" * 3_000]}
+    assert httpx.post(node.rpc_url, json=large).status_code == 200
+    configure("max_request_bytes", 4_096)
+    refused = httpx.post(node.rpc_url, json=large)
+    assert refused.status_code == 413 and "at most 4096 bytes" in refused.json()["error"]["message"]
+
+    configure("block_time_ms", 400)
+    sealed = []
+    for value in (1, 2, 3):
+        receipt = wait_receipt(w3, w3.eth.send_transaction({"from": alice, "to": bob, "value": value}))
+        sealed.append((receipt["blockNumber"], time.monotonic()))
+    first = sealed[0][0]
+    assert [number for number, _ in sealed] == [first, first + 1, first + 2]
+    gaps = [later - earlier for (_, earlier), (_, later) in itertools.pairwise(sealed)]
+    assert all(gap >= 0.35 for gap in gaps), gaps  # a block at most every 400 ms
