@@ -510,6 +510,31 @@ class RawResult:
         return self.seconds + self.state_root_seconds
 
 
+@dataclass(frozen=True)
+class GenesisAccountCopy:
+    """An account of the node's genesis besides the dev accounts (the governance contract,
+    the node's own account), as JSON-RPC shows it at block 0."""
+
+    address: bytes
+    balance: int
+    code: bytes
+    slot0: int
+
+
+def fetch_genesis_extras(client: httpx.Client, url: str) -> list[GenesisAccountCopy]:
+    status = client.get(url.rstrip("/") + "/node/status").json()
+    addresses = [status["enclave"]["validatorAddress"], "0x00000000000000000000000000000000000c0c1e"]
+    return [
+        GenesisAccountCopy(
+            address=hex_bytes(address),
+            balance=int(call(client, url, "eth_getBalance", [address, "0x0"]), 16),
+            code=hex_bytes(call(client, url, "eth_getCode", [address, "0x0"])),
+            slot0=int(call(client, url, "eth_getStorageAt", [address, "0x0", "0x0"]), 16),
+        )
+        for address in addresses
+    ]
+
+
 def replay_on_py_evm(
     chain_id: int,
     alloc: Sequence[bytes],
@@ -517,6 +542,7 @@ def replay_on_py_evm(
     raw_by_hash: dict[str, bytes],
     timed_after: int,
     one_block: bool = False,
+    extras: Sequence[GenesisAccountCopy] = (),
 ) -> RawResult:
     """Replay the node's chain on PragueVM over an in-memory AtomicDB.
 
@@ -540,6 +566,12 @@ def replay_on_py_evm(
     for address in sorted(alloc):
         state.set_balance(address, DEV_BALANCE_ETH * WEI_PER_ETH)
         state.set_nonce(address, 0)
+    for extra in extras:
+        state.set_balance(extra.address, extra.balance)
+        if extra.code:
+            state.set_code(extra.address, extra.code)
+        if extra.slot0:
+            state.set_storage(extra.address, 0, extra.slot0)
     state.persist()
     parent: BlockHeaderAPI = template.copy(state_root=state.state_root)
     result = RawResult(genesis_matches=parent.hash == genesis.hash)
@@ -1111,6 +1143,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"all {args.transfers} included in {len(e2e.blocks)} blocks; verifying receipts ...")
             verify(client, node.rpc_url, setup, blocks)
             raw_by_hash = {h: tx.raw for h, tx in (setup.setup_txs | setup.all_transfers).items()}
+            extras = fetch_genesis_extras(client, node.rpc_url)
     finally:
         if spy is not None:
             spy.stop()
@@ -1118,8 +1151,10 @@ def main(argv: list[str] | None = None) -> int:
 
     log("replaying on py-evm in memory ...")
     alloc = [hex_bytes(a.address) for a in node.accounts]
-    raw = replay_on_py_evm(node.chain_id, alloc, blocks, raw_by_hash, setup.setup_head)
-    one = replay_on_py_evm(node.chain_id, alloc, blocks, raw_by_hash, setup.setup_head, one_block=True)
+    raw = replay_on_py_evm(node.chain_id, alloc, blocks, raw_by_hash, setup.setup_head, extras=extras)
+    one = replay_on_py_evm(
+        node.chain_id, alloc, blocks, raw_by_hash, setup.setup_head, one_block=True, extras=extras
+    )
     for replay in (raw, one):
         if replay.transactions != args.transfers:
             raise RuntimeError(f"py-evm replayed {replay.transactions} transfers, expected {args.transfers}")

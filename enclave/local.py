@@ -29,7 +29,14 @@ from evm_runtime.simulation import SimulatedBlock, SimulationRequest, simulate
 from evm_runtime.state_db import NodeCache
 from evm_runtime.state_patch import StatePatch, build_patch_block
 from evm_runtime.state_proofs import AccountProof, prove_account
-from evm_runtime.system_contracts import BlockRules, StateStore, block_rules_of, genesis_storage, refusal_of
+from evm_runtime.system_contracts import (
+    BlockRules,
+    SystemStore,
+    block_rules_of,
+    genesis_storage,
+    read_only_stores,
+    refusal_of,
+)
 from evm_runtime.tracing import TraceOptions, TransactionTrace, trace_block, trace_call
 from evm_runtime.transactions import (
     CallRequest,
@@ -78,6 +85,8 @@ class InProcessEnclave:
         # The head's hash and its ancestors', oldest first: BLOCKHASH needs 256 before a block.
         self._ancestors: deque[Hash32] = deque(maxlen=MAX_ANCESTORS + 1)
         self._head_state: StateAPI | None = None
+        self._head_stores: dict[Address, SystemStore] | None = None
+        """The system contracts' stores at the head, each read once (admission asks often)."""
         self._measurement = measure_enclave(PROJECT_ROOT)
         self._keys_dir = keys_dir
         self._keys = open_keystore(keys_dir, self._measurement, renew_foreign=renew_foreign_keys)
@@ -137,6 +146,11 @@ class InProcessEnclave:
             self._ancestors.extend(reversed(recent))
         return self._head
 
+    def _stores(self) -> dict[Address, SystemStore]:
+        if self._head_stores is None:
+            self._head_stores = read_only_stores(self._latest_state())
+        return self._head_stores
+
     def _latest_state(self) -> StateAPI:
         if self._head_state is None:
             self._head_state = state_at(self._head_header(), self._params, self._cache)
@@ -161,7 +175,7 @@ class InProcessEnclave:
     def admit(self, raw: bytes) -> Admitted:
         decoded = decode_signed_transaction(raw, self._params.chain_id)
         state = self._latest_state()
-        refusal = refusal_of(state, decoded.sender, not decoded.tx.to)
+        refusal = refusal_of(state, decoded.sender, not decoded.tx.to, self._stores())
         if refusal is not None:
             raise NotPermitted(refusal)
         config = self.network_config()
@@ -190,7 +204,7 @@ class InProcessEnclave:
         return [state.get_nonce(address) for address in addresses]
 
     def _next_rules(self) -> BlockRules:
-        return block_rules_of(self._latest_state())
+        return block_rules_of(self._latest_state(), self._stores())
 
     def next_base_fee(self) -> int:
         return 0 if self._next_rules().free_gas else next_base_fee(self._head_header())
@@ -234,6 +248,7 @@ class InProcessEnclave:
         self._head = decode_header(block.header)
         self._ancestors.append(block.hash)
         self._head_state = None
+        self._head_stores = None
         self._follow_ledger_secret()
 
     def _follow_ledger_secret(self) -> None:
@@ -257,6 +272,7 @@ class InProcessEnclave:
     def reload_head(self) -> None:
         self._head = None
         self._head_state = None
+        self._head_stores = None
         self._ancestors.clear()
         self._last_executed = (Hash32(b""), {})
 
@@ -315,7 +331,7 @@ class InProcessEnclave:
     # -- governance -----------------------------------------------------------------------
 
     def _governance(self) -> GovernanceState | None:
-        return governance_state(StateStore(self._latest_state(), GOVERNANCE_ADDRESS, static=True))
+        return governance_state(self._stores()[GOVERNANCE_ADDRESS])
 
     def network_config(self) -> NetworkConfig | None:
         state = self._governance()

@@ -95,16 +95,23 @@ class StateStore:
         self._state = state
         self._address = address
         self._static = static
+        self._loaded: bytes | None = None
 
     def _nodes(self) -> dict[bytes, bytes]:
         # The account database's raw store: the chain's state nodes, where the blob lives.
         return self._state._account_db._raw_store_db  # type: ignore[attr-defined, no-any-return]
 
     def load(self) -> bytes | None:
+        """The blob (read once by a static store: nothing can change it under one)."""
+        if self._loaded is not None:
+            return self._loaded
         digest = self._state.get_storage(self._address, BLOB_SLOT)
         if not digest:
             return None
-        return bytes(self._nodes()[digest.to_bytes(32, "big")])
+        blob = bytes(self._nodes()[digest.to_bytes(32, "big")])
+        if self._static:
+            self._loaded = blob
+        return blob
 
     def save(self, blob: bytes) -> None:
         if self._static:
@@ -159,19 +166,29 @@ def install(contract: SystemContract) -> None:
     ConclaveComputation._precompiles[contract.address] = _precompile(contract)
 
 
-def refusal_of(state: StateAPI, sender: Address, creates: bool) -> str | None:
+def read_only_stores(state: StateAPI) -> dict[Address, SystemStore]:
+    """The installed contracts' stores in `state`, each read once: for the many questions
+    asked of one state that does not change (admission at the head)."""
+    return {address: StateStore(state, address, static=True) for address in INSTALLED}
+
+
+def refusal_of(
+    state: StateAPI, sender: Address, creates: bool, stores: dict[Address, SystemStore] | None = None
+) -> str | None:
     """Why an installed system contract refuses a transaction from `sender`, or None."""
+    stores = read_only_stores(state) if stores is None else stores
     for contract in INSTALLED.values():
-        reason = contract.refusal(sender, creates, StateStore(state, contract.address, static=True))
+        reason = contract.refusal(sender, creates, stores[contract.address])
         if reason is not None:
             return reason
     return None
 
 
-def block_rules_of(state: StateAPI) -> BlockRules:
+def block_rules_of(state: StateAPI, stores: dict[Address, SystemStore] | None = None) -> BlockRules:
     """The rules of the block built on `state` (the first installed contract that sets any)."""
+    stores = read_only_stores(state) if stores is None else stores
     for contract in INSTALLED.values():
-        rules = contract.block_rules(StateStore(state, contract.address, static=True))
+        rules = contract.block_rules(stores[contract.address])
         if rules is not None:
             return rules
     return NO_RULES

@@ -147,9 +147,11 @@ class SoloOrdering:
                 self._wake.clear()
                 while True:
                     wait = self._last_sealed + self.min_interval - time.monotonic()
-                    await asyncio.sleep(max(wait, 0))
+                    if wait > 0:  # the network's block time has not passed since the last block
+                        await asyncio.sleep(wait)
                     if self.seal() is None:
                         break
+                    await asyncio.sleep(0)
             else:
                 await asyncio.sleep(self._block_time)
                 self.seal(allow_empty=True)
