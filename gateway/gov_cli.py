@@ -148,6 +148,7 @@ def _constitution(path: str) -> Any:
 
 def parse_action(kind: str, values: list[str]) -> Any:
     """The action `conclave gov propose KIND VALUES…` asks for."""
+    from governance.actions import OPTIONAL_ARGS
     from governance.state import CONFIG_KEYS, Action
     from governance.system_contract import ACTION_ARGS
 
@@ -158,7 +159,7 @@ def parse_action(kind: str, values: list[str]) -> Any:
         if len(values) != 1:
             raise CommandError("set_constitution takes one argument: a constitution file (see --help)")
         return Action(kind, {"constitution": _constitution(values[0])})
-    optional = {"metadata", "deploy"}
+    optional = set(OPTIONAL_ARGS)
     needed = [name for name, _ in fields if name not in optional]
     if not len(needed) <= len(values) <= len(fields):
         usage = " ".join(name if name not in optional else f"[{name}]" for name, _ in fields)

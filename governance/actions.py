@@ -110,11 +110,14 @@ def _measurement(args: Mapping[str, Any]) -> bytes:
 
 
 def _flag(args: Mapping[str, Any], name: str) -> bool:
-    value = args.get(name, False)
+    value = args.get(name, OPTIONAL_ARGS.get(name, False))
     if not isinstance(value, bool):
         raise InvalidAction(f"{name} must be true or false")
     return value
 
+
+OPTIONAL_ARGS: dict[str, object] = {"metadata": "", "deploy": False}
+"""Arguments an action may leave out, and what they then are."""
 
 REQUIRED_ARGS: dict[str, tuple[str, ...]] = {
     "add_member": ("address", "name"),
@@ -140,7 +143,7 @@ def add_member(state: GovernanceState, args: Mapping[str, Any], env: ActionEnvir
     address = _address(args, "address")
     if state.is_member(address):
         raise InvalidAction(f"0x{address.hex()} is already a member")
-    member = Member(_text(args, "name"), _text(args, "metadata", default=""))
+    member = Member(_text(args, "name"), _text(args, "metadata", default=str(OPTIONAL_ARGS["metadata"])))
     return replace(state, members={**state.members, address: member})
 
 

@@ -36,7 +36,7 @@ from evm_runtime.system_contracts import BlockRules, SystemCall, SystemLog, Syst
 from evm_runtime.types import Address, Hash32
 
 from . import signed
-from .actions import ActionEnvironment, QuoteVerifier
+from .actions import OPTIONAL_ARGS, ActionEnvironment, QuoteVerifier
 from .codec import decode_state, encode_state
 from .constitution import Constitution, Threshold
 from .exceptions import GovernanceError
@@ -258,8 +258,7 @@ def encode_action(action: Action) -> tuple[str, bytes]:
         }
     if action.kind == "set_config" and isinstance(args.get("value"), bool):
         args["value"] = int(bool(args["value"]))
-    defaults: dict[str, object] = {"metadata": "", "deploy": False}
-    values = [args.get(name, defaults.get(name)) for name, _ in fields]
+    values = [args.get(name, OPTIONAL_ARGS.get(name)) for name, _ in fields]
     return action.kind, abi_encode([t for _, t in fields], values) if fields else b""
 
 
