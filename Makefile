@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: dev test bench bench-call bench-logs compile-contracts clean
+.PHONY: dev test demo bench bench-call bench-logs bench-confidential compile-contracts clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ bench-call: $(BIN)/.installed
 
 bench-logs: $(BIN)/.installed
 	$(BIN)/python -m bench.get_logs $(ARGS)
+
+bench-confidential: $(BIN)/.installed
+	$(BIN)/python -m bench.confidential $(ARGS)
+
+# The purchase-order story (examples/purchase_orders) on a throw-away dev node, stopped after.
+demo: $(BIN)/.installed
+	$(BIN)/python examples/purchase_orders/demo.py --start-node $(ARGS)
 
 compile-contracts: node_modules/.installed
 	node scripts/compile-contracts.mjs

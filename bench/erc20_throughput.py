@@ -890,6 +890,8 @@ CPROFILE_ENTRY_POINTS = [
     ("ledger/store.py", "append_block"),
     ("enclave/local.py", "committed"),
     ("ledger/store.py", "get_node"),
+    ("enclave/sealed_state.py", "seal_writes"),
+    ("enclave/sealed_state.py", "get_node"),
     ("json/__init__.py", "loads"),
     ("json/__init__.py", "dumps"),
 ]

@@ -69,6 +69,7 @@ from bench.common import (
 )
 from bench.erc20_throughput import INITIAL_SUPPLY, call, hex_bytes, hex_int, set_up
 from enclave.local import InProcessEnclave
+from enclave.sealed_state import SealedNodes, node_ledger_secrets
 from evm_runtime.calls import CallContext
 from evm_runtime.chain import ChainParams, decode_header
 from evm_runtime.state_db import NodeCache
@@ -256,12 +257,14 @@ def measure_reference(
         ]
         head = store.head()
         assert head is not None
-        enclave = InProcessEnclave(store, params)
+        # The node's own enclave keys: its ledger's state is sealed with its ledger secrets.
+        enclave = InProcessEnclave(store, params, keys_dir=data_dir / "enclave")
+        secrets = node_ledger_secrets(data_dir / "enclave")
         by_enclave = _timed_calls(lambda r: enclave.call(r, head.number), requests, calls)
         context = CallContext(
             decode_header(head.header),
             params,
-            NodeCache(store),
+            NodeCache(SealedNodes(store, lambda: secrets)),
             store.ancestor_hashes(head.number - 1) if head.number else (),
         )
         by_context = _timed_calls(lambda r: context.call(r).output, requests, calls)

@@ -40,8 +40,19 @@ CLOCK_SKEW_SECONDS = 5
 TRUSTED_PACKAGES = ("enclave", "evm_runtime", "governance", "ledger")
 """The project packages loaded by the enclave: their sources are what the measurement covers."""
 
-EXECUTION_LIBRARIES = ("py-evm", "eth-hash", "rlp", "trie", "coincurve", "cryptography")
-"""Libraries whose versions the measurement covers (execution and cryptography)."""
+EXECUTION_LIBRARIES = (
+    "py-evm",
+    "eth-hash",
+    "rlp",
+    "trie",
+    "coincurve",
+    "cryptography",
+    "eth-account",
+    "pyjwt",
+    "cbor2",
+)
+"""Libraries whose versions the measurement covers (execution, cryptography, signatures,
+login tokens and the boundary's encoding)."""
 
 
 class AttestationError(Exception):

@@ -15,10 +15,10 @@ from evm_runtime.state_patch import StatePatch
 from evm_runtime.state_proofs import AccountProof
 from evm_runtime.tracing import TraceOptions, TransactionTrace
 from evm_runtime.transactions import CallRequest, DecodedTransaction
-from evm_runtime.types import Address, Hash32
+from evm_runtime.types import Address, ExecutedTransaction, Hash32
 from governance.state import NetworkConfig
 from ledger.ordering import ExecutionResult
-from ledger.store import BlockRecord
+from ledger.store import BlockRecord, LogQuery
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,8 @@ class Admitted:
     transaction: DecodedTransaction
     account_nonce: int
     balance: int
+    audience: frozenset[Address] | None = None
+    """Who may see it while it waits (`enclave.acl.may_see_pending`); None: everyone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,24 @@ class NodeKeys:
     public_key: bytes
     attestation_root: bytes
     """The public key of the attestation root that certifies this node's platform."""
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A confidential transaction opened for a reader who may see it, and its block."""
+
+    block_number: int
+    record: ExecutedTransaction
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSession:
+    """A login: the bearer token the enclave issued, the address it names, its expiry."""
+
+    token: str
+    address: Address
+    expires_at: int
+    """Unix time after which the token is refused."""
 
 
 class EnclaveAPI(Protocol):
@@ -62,8 +82,26 @@ class EnclaveAPI(Protocol):
         """The genesis block over `alloc` (not yet stored), governed by the encoded
         `governance` state (`governance.codec`; None: no governance)."""
 
-    def admit(self, raw: bytes) -> Admitted:
-        """Decode and check a signed transaction against the latest state."""
+    def admit(
+        self, raw: bytes, private_for: Sequence[Address] | None = None, token: str | None = None
+    ) -> Admitted:
+        """Decode and check a signed transaction against the latest state; with
+        `private_for`, as confidential to them, which only its sender, signed in with
+        `token`, may ask."""
+
+    # -- who is asking (EIP-4361 sign-in; `enclave.auth`) ------------------------------
+
+    def auth_challenge(self) -> str:
+        """A fresh sign-in nonce; each is accepted by one login only, and only for a while."""
+
+    def auth_login(self, message: str, signature: bytes, domain: str) -> AuthSession:
+        """Check a signed EIP-4361 message (its nonce one of `auth_challenge`'s, its domain
+        `domain`, this chain's id, not expired) and issue a token bound to its address;
+        Unauthenticated otherwise."""
+
+    def viewer(self, token: str | None) -> Address | None:
+        """The address a login token names (None for no token); Unauthenticated if the
+        token is expired, tampered or not this node's."""
 
     # -- ordering (ledger.ordering.BlockExecutor) -------------------------------------
 
@@ -82,32 +120,61 @@ class EnclaveAPI(Protocol):
         """The stored chain was cut back (a dev chain's revert): read the head again."""
 
     # -- reads at a block ---------------------------------------------------------------
+    # Each takes the reader's login `token` (None: anonymous): a confidential contract the
+    # reader may not see reads as an empty account (`enclave.acl`).
 
-    def balance(self, address: Address, block_number: int) -> int: ...
+    def balance(self, address: Address, block_number: int, token: str | None = None) -> int: ...
 
-    def nonce(self, address: Address, block_number: int) -> int: ...
+    def nonce(self, address: Address, block_number: int, token: str | None = None) -> int: ...
 
-    def code(self, address: Address, block_number: int) -> bytes: ...
+    def code(self, address: Address, block_number: int, token: str | None = None) -> bytes: ...
 
-    def storage_at(self, address: Address, slot: int, block_number: int) -> bytes: ...
+    def storage_at(
+        self, address: Address, slot: int, block_number: int, token: str | None = None
+    ) -> bytes: ...
 
     def storage_values(
-        self, requests: Mapping[Address, Sequence[int]], block_number: int
+        self, requests: Mapping[Address, Sequence[int]], block_number: int, token: str | None = None
     ) -> dict[Address, list[bytes]]:
         """The 32-byte values of many slots of many accounts, in one call."""
 
-    def prove_account(self, address: Address, slots: Sequence[int], block_number: int) -> AccountProof:
+    def prove_account(
+        self, address: Address, slots: Sequence[int], block_number: int, token: str | None = None
+    ) -> AccountProof:
         """The EIP-1186 proof of an account and some of its slots at a block."""
 
-    def call(self, call: CallRequest, block_number: int, overrides: StateOverrides = NO_OVERRIDES) -> bytes:
+    def call(
+        self,
+        call: CallRequest,
+        block_number: int,
+        overrides: StateOverrides = NO_OVERRIDES,
+        token: str | None = None,
+    ) -> bytes:
         """The output of `call` on a block's state, as `overrides` change it."""
 
     def estimate_gas(
-        self, call: CallRequest, block_number: int, overrides: StateOverrides = NO_OVERRIDES
+        self,
+        call: CallRequest,
+        block_number: int,
+        overrides: StateOverrides = NO_OVERRIDES,
+        token: str | None = None,
     ) -> int:
         """The least gas `call` succeeds with on a block's state, as `overrides` change it."""
 
-    def create_access_list(self, call: CallRequest, block_number: int) -> AccessListOutcome: ...
+    def create_access_list(
+        self, call: CallRequest, block_number: int, token: str | None = None
+    ) -> AccessListOutcome: ...
+
+    # -- confidential transactions ------------------------------------------------------
+
+    def confidential_transaction(self, tx_hash: Hash32, token: str | None = None) -> Opened | None:
+        """A stored confidential transaction, opened, if the reader may see it."""
+
+    def confidential_transactions(
+        self, first: int, last: int, token: str | None = None, logs: LogQuery | None = None
+    ) -> list[Opened]:
+        """The confidential transactions of blocks `first`..`last` the reader may see, opened,
+        in chain order; with `logs`, only those with a log it matches."""
 
     # -- governance -------------------------------------------------------------------
 
@@ -122,11 +189,14 @@ class EnclaveAPI(Protocol):
     # -- tracing ------------------------------------------------------------------------
 
     def trace_block(
-        self, block_number: int, options: TraceOptions, only: Hash32 | None = None
+        self, block_number: int, options: TraceOptions, only: Hash32 | None = None, token: str | None = None
     ) -> list[TransactionTrace]:
-        """Replay a block, tracing each of its transactions, or only the one `only` names."""
+        """Replay a block, tracing each of its transactions the reader may see, or only the
+        one `only` names."""
 
-    def trace_call(self, call: CallRequest, block_number: int, options: TraceOptions) -> TransactionTrace:
+    def trace_call(
+        self, call: CallRequest, block_number: int, options: TraceOptions, token: str | None = None
+    ) -> TransactionTrace:
         """Trace a call on a block's state; a call that fails is traced, not refused."""
 
     # -- dev chains -------------------------------------------------------------------
@@ -137,7 +207,9 @@ class EnclaveAPI(Protocol):
 
     # -- simulation -----------------------------------------------------------------------
 
-    def simulate(self, request: SimulationRequest, block_number: int) -> list[SimulatedBlock]:
+    def simulate(
+        self, request: SimulationRequest, block_number: int, token: str | None = None
+    ) -> list[SimulatedBlock]:
         """eth_simulateV1: the blocks `request` asks for, built on a stored block and never
         stored (`evm_runtime.simulation`)."""
 

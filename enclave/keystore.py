@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -92,9 +93,15 @@ def open_keystore(directory: Path | None, measurement: bytes, *, renew_foreign: 
                 f"the keys in {directory} were sealed by other enclave code than this "
                 f"(measurement {measurement.hex()}): run the code that sealed them"
             ) from None
-        log.warning("the enclave code changed: this dev node starts with new keys")
+        # Set aside, not deleted: the code that sealed them can still open its ledger.
+        aside = directory / time.strftime("set-aside-%Y%m%dT%H%M%SZ", time.gmtime())
+        log.warning(
+            "the enclave code changed: this dev node starts with new keys (the old ones are in %s)", aside
+        )
+        aside.mkdir(exist_ok=True)
         for name in (IDENTITY_FILE, LEDGER_SECRETS_FILE):
-            (directory / name).unlink(missing_ok=True)
+            if (directory / name).exists():
+                (directory / name).replace(aside / name)
         identity, secrets = _open_sealed(directory, sealing_key)
     return Keystore(platform, root.public_key, identity, secrets)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from eth.abc import BlockHeaderAPI, StateAPI
@@ -16,6 +17,7 @@ from evm_runtime.block_access_list import BlockAccessList, block_access_list
 from evm_runtime.block_builder import BlockEnv, BuiltBlock, build_block
 from evm_runtime.calls import AccessListOutcome, CallContext, state_at
 from evm_runtime.chain import (
+    EMPTY_CODE_HASH,
     ChainParams,
     GenesisAccount,
     decode_header,
@@ -23,12 +25,21 @@ from evm_runtime.chain import (
     make_genesis,
     next_base_fee,
 )
-from evm_runtime.exceptions import FeeTooLow, InsufficientFunds, InvalidRequest, NotFound, NotPermitted
+from evm_runtime.confidential import ANONYMOUS, MAX_PARTIES, Reader, creation_parties, is_confidential
+from evm_runtime.exceptions import (
+    FeeTooLow,
+    InsufficientFunds,
+    InvalidRequest,
+    LimitExceeded,
+    NotFound,
+    NotPermitted,
+    Unauthenticated,
+)
 from evm_runtime.overrides import NO_OVERRIDES, StateOverrides
 from evm_runtime.simulation import SimulatedBlock, SimulationRequest, simulate
 from evm_runtime.state_db import NodeCache
 from evm_runtime.state_patch import StatePatch, build_patch_block
-from evm_runtime.state_proofs import AccountProof, prove_account
+from evm_runtime.state_proofs import AccountProof, StorageProof, prove_account
 from evm_runtime.system_contracts import (
     BlockRules,
     SystemStore,
@@ -45,19 +56,27 @@ from evm_runtime.transactions import (
     decode_recovered,
     decode_signed_transaction,
 )
-from evm_runtime.types import ZERO_ADDRESS, Address, Hash32
+from evm_runtime.trie_root import BLANK_ROOT
+from evm_runtime.types import ZERO_ADDRESS, Address, ExecutedTransaction, Hash32
 from governance.codec import decode_state
 from governance.state import GovernanceState, NetworkConfig
 from governance.system_contract import CODE_MARKER, GOVERNANCE_ADDRESS, SELECTORS, governance_state
 from ledger.ordering import ExecutionResult
-from ledger.store import MAX_ANCESTORS, BlockRecord, LedgerStore
+from ledger.store import MAX_ANCESTORS, BlockRecord, LedgerStore, LogQuery, SealedRow, log_matches
 
+from .acl import may_see_transaction
 from .attestation import REPORT_DATA_BYTES, make_quote, measure_enclave
-from .interface import Admitted, NodeKeys
+from .auth import Authenticator
+from .interface import Admitted, AuthSession, NodeKeys, Opened
 from .keystore import open_keystore, with_ledger_secrets
+from .records import open_record, seal_record
+from .sealed_state import SealedNodes, seal_writes
+from .sealing import LedgerSecrets
 
 log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MAX_OPENED_BLOCKS = 100_000
+"""The most blocks one request opens the confidential transactions of."""
 RELAY_TIP = 10**9
 """The priority fee of the transactions that relay signed governance messages (1 gwei)."""
 
@@ -80,7 +99,9 @@ class InProcessEnclave:
         self._store = store
         self._params = params
         self._coinbase = coinbase
-        self._cache = NodeCache(store) if cache_entries is None else NodeCache(store, cache_entries)
+        # State is stored sealed (`enclave.sealed_state`); the cache holds it in clear.
+        nodes = SealedNodes(store, self._ledger_secrets)
+        self._cache = NodeCache(nodes) if cache_entries is None else NodeCache(nodes, cache_entries)
         self._head: BlockHeaderAPI | None = None
         # The head's hash and its ancestors', oldest first: BLOCKHASH needs 256 before a block.
         self._ancestors: deque[Hash32] = deque(maxlen=MAX_ANCESTORS + 1)
@@ -91,6 +112,12 @@ class InProcessEnclave:
         self._keys_dir = keys_dir
         self._keys = open_keystore(keys_dir, self._measurement, renew_foreign=renew_foreign_keys)
         self._last_executed: tuple[Hash32, dict[bytes, bytes]] = (Hash32(b""), {})
+        """The block this enclave executed last and its state writes, in clear."""
+        self._auth = Authenticator.for_identity(self._keys.identity, params.chain_id)
+
+    def _ledger_secrets(self) -> LedgerSecrets:
+        """The ledger secrets now (they rotate): what state nodes are sealed and unsealed with."""
+        return self._keys.ledger_secrets
 
     @property
     def params(self) -> ChainParams:
@@ -115,6 +142,19 @@ class InProcessEnclave:
             self._keys.platform, self._measurement, identity.public_key, report_data, issued_at
         ).encode()
 
+    # -- who is asking --------------------------------------------------------------------
+    # EIP-4361 sign-in (`enclave.auth`): tokens are MAC'd with a key derived from the node's
+    # identity key, so they outlive a restart of this enclave; nonces do not.
+
+    def auth_challenge(self) -> str:
+        return self._auth.challenge()
+
+    def auth_login(self, message: str, signature: bytes, domain: str) -> AuthSession:
+        return self._auth.login(message, signature, domain)
+
+    def viewer(self, token: str | None) -> Address | None:
+        return self._auth.viewer(token)
+
     # -- genesis and head -----------------------------------------------------------------
 
     def create_genesis(
@@ -127,14 +167,19 @@ class InProcessEnclave:
             alloc = {**alloc, GOVERNANCE_ADDRESS: GenesisAccount(code=CODE_MARKER, storage=storage)}
         genesis = make_genesis(self._params, alloc, self._cache, timestamp=timestamp, extra_nodes=nodes)
         header = genesis.header
+        self._last_executed = (Hash32(header.hash), genesis.state_writes)
         return BlockRecord(
             number=0,
             hash=Hash32(header.hash),
             parent_hash=Hash32(header.parent_hash),
             header=encode_header(header),
             timestamp=header.timestamp,
-            state_writes=genesis.state_writes,
+            state_writes=self._sealed_writes(genesis.state_writes),
         )
+
+    def _sealed_writes(self, writes: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        """State writes as they cross to the host and are stored: sealed (`enclave.sealed_state`)."""
+        return seal_writes(self._ledger_secrets(), writes)
 
     def _head_header(self) -> BlockHeaderAPI:
         if self._head is None:
@@ -172,8 +217,12 @@ class InProcessEnclave:
 
     # -- admission --------------------------------------------------------------------
 
-    def admit(self, raw: bytes) -> Admitted:
+    def admit(
+        self, raw: bytes, private_for: Sequence[Address] | None = None, token: str | None = None
+    ) -> Admitted:
         decoded = decode_signed_transaction(raw, self._params.chain_id)
+        if private_for is not None:
+            decoded = self._confidential_submission(decoded, private_for, token)
         state = self._latest_state()
         refusal = refusal_of(state, decoded.sender, not decoded.tx.to, self._stores())
         if refusal is not None:
@@ -192,7 +241,33 @@ class InProcessEnclave:
             base_fee=self.next_base_fee(),
             block_gas_limit=self._next_rules().gas_limit or self._params.gas_limit,
         )
-        return Admitted(decoded, nonce, balance)
+        return Admitted(decoded, nonce, balance, self._audience(state, decoded))
+
+    def _confidential_submission(
+        self, decoded: DecodedTransaction, private_for: Sequence[Address], token: str | None
+    ) -> DecodedTransaction:
+        """`decoded` as confidential to `private_for`: only its signed-in sender may say so."""
+        sender = decoded.sender
+        viewer = self.viewer(token)
+        if viewer != sender:
+            who = "no one is signed in" if viewer is None else f"the request is signed in as 0x{viewer.hex()}"
+            raise Unauthenticated(
+                f"a confidential transaction is sent by its own sender: sign in as 0x{sender.hex()} "
+                f"(/auth/nonce, /auth/login) and send the token with the request; {who}"
+            )
+        parties = tuple(sorted(set(private_for) - {sender}))
+        if len(parties) > MAX_PARTIES:
+            raise InvalidRequest(f"privateFor names {len(parties)} parties; at most {MAX_PARTIES}")
+        return replace(decoded, private_for=parties)
+
+    def _audience(self, state: StateAPI, decoded: DecodedTransaction) -> frozenset[Address] | None:
+        """Who may see `decoded` while it waits: everyone (None), or its sender, the parties
+        it names and those of the confidential contract it is sent to."""
+        to = decoded.tx.to or None
+        parties = creation_parties(state, Address(to)) if to else ()
+        if decoded.private_for is None and not parties:
+            return None
+        return frozenset((decoded.sender, *(decoded.private_for or ()), *parties))
 
     # -- ordering -------------------------------------------------------------------------
 
@@ -219,7 +294,15 @@ class InProcessEnclave:
             self._cache,
             reversed(self._ancestors),
         )
-        return self._executed(built)
+        return self._executed(self._sealed(built))
+
+    def _sealed(self, built: BuiltBlock) -> BuiltBlock:
+        """`built` with its confidential transactions sealed (`enclave.records`)."""
+        if not any(tx.confidential for tx in built.transactions):
+            return built
+        secrets = self._keys.ledger_secrets
+        sealed = tuple(seal_record(secrets, tx) if tx.confidential else tx for tx in built.transactions)
+        return replace(built, transactions=sealed)
 
     def _executed(self, built: BuiltBlock) -> ExecutionResult:
         header = built.header
@@ -230,18 +313,16 @@ class InProcessEnclave:
             header=encode_header(header),
             timestamp=header.timestamp,
             transactions=built.transactions,
-            state_writes=built.state_writes,
+            state_writes=self._sealed_writes(built.state_writes),
         )
         self._last_executed = (built.hash, built.state_writes)
         return ExecutionResult(block=record, dropped=built.dropped)
 
     def committed(self, block: BlockRecord) -> None:
-        """`block` is stored: it is the new head. Its state writes warm the node cache; a
-        record without them (an enclave in another process gets a slim one) uses the
-        writes of the block this enclave executed last, if that is the one."""
-        writes = block.state_writes
-        if writes is None and self._last_executed[0] == block.hash:
-            writes = self._last_executed[1]
+        """`block` is stored: it is the new head. If this enclave executed it last, its
+        state writes, kept in clear, warm the node cache (the record's are sealed, and an
+        enclave in another process gets a slim record without them)."""
+        writes = self._last_executed[1] if self._last_executed[0] == block.hash else None
         self._last_executed = (Hash32(b""), {})
         if writes:
             self._cache.absorb(writes)
@@ -278,37 +359,68 @@ class InProcessEnclave:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def balance(self, address: Address, block_number: int) -> int:
-        return self._state_at(block_number).get_balance(address)
+    def _reader(self, token: str | None) -> Reader:
+        """Who reads, as the login `token` names them, with the auditors' grants at the head."""
+        viewer = self.viewer(token)
+        if viewer is None:
+            return ANONYMOUS
+        state = self._governance()
+        grants = {} if state is None else state.readers
+        return Reader(viewer, lambda contract: grants.get(contract, frozenset()))
 
-    def nonce(self, address: Address, block_number: int) -> int:
-        return self._state_at(block_number).get_nonce(address)
+    def _hides(self, state: StateAPI, address: Address, token: str | None) -> bool:
+        return self._reader(token).visibility().hides(state, address)
 
-    def code(self, address: Address, block_number: int) -> bytes:
-        return self._state_at(block_number).get_code(address)
+    def balance(self, address: Address, block_number: int, token: str | None = None) -> int:
+        state = self._state_at(block_number)
+        return 0 if self._hides(state, address, token) else state.get_balance(address)
 
-    def storage_at(self, address: Address, slot: int, block_number: int) -> bytes:
-        return self._state_at(block_number).get_storage(address, slot).to_bytes(32, "big")
+    def nonce(self, address: Address, block_number: int, token: str | None = None) -> int:
+        state = self._state_at(block_number)
+        return 0 if self._hides(state, address, token) else state.get_nonce(address)
+
+    def code(self, address: Address, block_number: int, token: str | None = None) -> bytes:
+        state = self._state_at(block_number)
+        return b"" if self._hides(state, address, token) else state.get_code(address)
+
+    def storage_at(self, address: Address, slot: int, block_number: int, token: str | None = None) -> bytes:
+        return self.storage_values({address: [slot]}, block_number, token)[address][0]
 
     def storage_values(
-        self, requests: Mapping[Address, Sequence[int]], block_number: int
+        self, requests: Mapping[Address, Sequence[int]], block_number: int, token: str | None = None
     ) -> dict[Address, list[bytes]]:
         state = self._state_at(block_number)
+        visibility = self._reader(token).visibility()
         return {
-            address: [state.get_storage(address, slot).to_bytes(32, "big") for slot in slots]
+            address: [
+                (0 if visibility.hides(state, address) else state.get_storage(address, slot)).to_bytes(
+                    32, "big"
+                )
+                for slot in slots
+            ]
             for address, slots in requests.items()
         }
 
-    def prove_account(self, address: Address, slots: Sequence[int], block_number: int) -> AccountProof:
+    def prove_account(
+        self, address: Address, slots: Sequence[int], block_number: int, token: str | None = None
+    ) -> AccountProof:
+        """An outsider asking about a confidential contract gets an empty account and no
+        proof nodes (a proof would show the account exists)."""
+        if self._hides(self._state_at(block_number), address, token):
+            empty = tuple(StorageProof(slot, 0, ()) for slot in slots)
+            return AccountProof(address, 0, 0, EMPTY_CODE_HASH, BLANK_ROOT, (), empty)
         return prove_account(self._header_at(block_number).state_root, self._cache, address, slots)
 
-    def _call_context(self, block_number: int, overrides: StateOverrides = NO_OVERRIDES) -> CallContext:
+    def _call_context(
+        self, block_number: int, overrides: StateOverrides = NO_OVERRIDES, token: str | None = None
+    ) -> CallContext:
         return CallContext(
             self._header_at(block_number),
             self._params,
             self._cache,
             self._ancestors_before(block_number),
             overrides,
+            self._reader(token),
         )
 
     def _ancestors_before(self, block_number: int) -> tuple[Hash32, ...]:
@@ -317,16 +429,65 @@ class InProcessEnclave:
             return tuple(reversed(self._ancestors))[1:]
         return tuple(self._store.ancestor_hashes(block_number - 1)) if block_number else ()
 
-    def call(self, call: CallRequest, block_number: int, overrides: StateOverrides = NO_OVERRIDES) -> bytes:
-        return self._call_context(block_number, overrides).call(call).output
+    def call(
+        self,
+        call: CallRequest,
+        block_number: int,
+        overrides: StateOverrides = NO_OVERRIDES,
+        token: str | None = None,
+    ) -> bytes:
+        return self._call_context(block_number, overrides, token).call(call).output
 
     def estimate_gas(
-        self, call: CallRequest, block_number: int, overrides: StateOverrides = NO_OVERRIDES
+        self,
+        call: CallRequest,
+        block_number: int,
+        overrides: StateOverrides = NO_OVERRIDES,
+        token: str | None = None,
     ) -> int:
-        return self._call_context(block_number, overrides).estimate_gas(call)
+        return self._call_context(block_number, overrides, token).estimate_gas(call)
 
-    def create_access_list(self, call: CallRequest, block_number: int) -> AccessListOutcome:
-        return self._call_context(block_number).create_access_list(call)
+    def create_access_list(
+        self, call: CallRequest, block_number: int, token: str | None = None
+    ) -> AccessListOutcome:
+        return self._call_context(block_number, token=token).create_access_list(call)
+
+    # -- confidential transactions --------------------------------------------------------
+
+    def _open(self, row: SealedRow) -> ExecutedTransaction:
+        return open_record(self._keys.ledger_secrets, row)
+
+    def _may_see(self, token: str | None) -> Callable[[ExecutedTransaction], bool]:
+        reader = self._reader(token)
+        if reader.address is None:
+            return lambda record: False
+        visibility, state = reader.visibility(), self._latest_state()
+        return lambda record: may_see_transaction(
+            reader.address, record, lambda contract: not visibility.hides(state, contract)
+        )
+
+    def confidential_transaction(self, tx_hash: Hash32, token: str | None = None) -> Opened | None:
+        row = self._store.sealed_transaction(tx_hash)
+        if row is None:
+            return None
+        record = self._open(row)
+        return Opened(row.block_number, record) if self._may_see(token)(record) else None
+
+    def confidential_transactions(
+        self, first: int, last: int, token: str | None = None, logs: LogQuery | None = None
+    ) -> list[Opened]:
+        if last - first + 1 > MAX_OPENED_BLOCKS:
+            raise LimitExceeded(f"at most {MAX_OPENED_BLOCKS} blocks of confidential transactions at once")
+        if self.viewer(token) is None:
+            return []
+        may_see = self._may_see(token)
+        opened = ((row.block_number, self._open(row)) for row in self._store.sealed_transactions(first, last))
+        return [
+            Opened(number, record)
+            for number, record in opened
+            if (logs is None or any(log_matches(logs, entry.address, entry.topics) for entry in record.logs))
+            and may_see(record)
+        ]
 
     # -- governance -----------------------------------------------------------------------
 
@@ -369,15 +530,35 @@ class InProcessEnclave:
 
     # -- tracing --------------------------------------------------------------------------
 
+    def _block_transactions(
+        self, block_number: int
+    ) -> tuple[list[DecodedTransaction], list[ExecutedTransaction]]:
+        """Every transaction of a stored block in order, confidential ones opened (with their
+        `private_for`), and the opened confidential ones."""
+        found = [
+            (tx.transaction_index, decode_recovered(tx.raw, tx.sender))
+            for tx in self._store.transactions_of_block(block_number)
+        ]
+        confidential = [
+            self._open(row) for row in self._store.sealed_transactions(block_number, block_number)
+        ]
+        for record in confidential:
+            decoded = replace(decode_recovered(record.raw, record.sender), private_for=record.private_for)
+            found.append((record.index, decoded))
+        return [decoded for _, decoded in sorted(found, key=lambda pair: pair[0])], confidential
+
     def trace_block(
-        self, block_number: int, options: TraceOptions, only: Hash32 | None = None
+        self, block_number: int, options: TraceOptions, only: Hash32 | None = None, token: str | None = None
     ) -> list[TransactionTrace]:
+        """Confidential transactions the reader may not see are replayed, not traced."""
         if block_number == 0:
             raise InvalidRequest("the genesis block cannot be traced: it has no parent state")
-        transactions = [
-            decode_recovered(tx.raw, tx.sender) for tx in self._store.transactions_of_block(block_number)
-        ]
-        return trace_block(
+        transactions, confidential = self._block_transactions(block_number)
+        may_see = self._may_see(token)
+        hidden = {record.hash for record in confidential if not may_see(record)}
+        if only is not None and only in hidden:
+            raise NotFound(f"transaction 0x{only.hex()} not found")
+        traces = trace_block(
             self._header_at(block_number - 1),
             self._header_at(block_number),
             transactions,
@@ -387,9 +568,12 @@ class InProcessEnclave:
             options,
             only,
         )
+        return [trace for trace in traces if trace.tx_hash not in hidden]
 
-    def trace_call(self, call: CallRequest, block_number: int, options: TraceOptions) -> TransactionTrace:
-        return trace_call(self._call_context(block_number), call, options)
+    def trace_call(
+        self, call: CallRequest, block_number: int, options: TraceOptions, token: str | None = None
+    ) -> TransactionTrace:
+        return trace_call(self._call_context(block_number, token=token), call, options)
 
     # -- dev chains -----------------------------------------------------------------------
 
@@ -401,7 +585,9 @@ class InProcessEnclave:
 
     # -- simulation -----------------------------------------------------------------------
 
-    def simulate(self, request: SimulationRequest, block_number: int) -> list[SimulatedBlock]:
+    def simulate(
+        self, request: SimulationRequest, block_number: int, token: str | None = None
+    ) -> list[SimulatedBlock]:
         return list(
             simulate(
                 self._header_at(block_number),
@@ -409,6 +595,7 @@ class InProcessEnclave:
                 self._params,
                 self._cache,
                 self._ancestors_before(block_number),
+                self._reader(token),
             )
         )
 
@@ -417,11 +604,12 @@ class InProcessEnclave:
     def block_access_list(self, block_number: int) -> BlockAccessList:
         header = self._header_at(block_number)
         parent = self._header_at(block_number - 1) if block_number else None
-        transactions = (
-            [decode_recovered(tx.raw, tx.sender) for tx in self._store.transactions_of_block(block_number)]
-            if block_number
-            else []
-        )
-        return block_access_list(
+        transactions, confidential = self._block_transactions(block_number) if block_number else ([], [])
+        found = block_access_list(
             parent, header, transactions, self._params, self._cache, self._ancestors_before(block_number)
         )
+        if not confidential:
+            return found
+        # Confidential contracts are never listed: no one but their parties may know of them.
+        state = self._state_at(block_number)
+        return tuple(entry for entry in found if not is_confidential(state, entry.address))

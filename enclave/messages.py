@@ -11,7 +11,7 @@ most `MAX_FRAME_BYTES`. The messages:
 One call is answered before the next is sent. Values are plain data: None, booleans,
 integers of any size, bytes, text, arrays, maps, and the dataclasses of Conclave's own
 packages (tag `DATACLASS_TAG`: [module, name, field values]). A `DecodedTransaction`
-crosses as its raw bytes and sender (tag `TRANSACTION_TAG`) and is rebuilt on arrival
+crosses as its raw bytes, sender and `private_for` (tag `TRANSACTION_TAG`) and is rebuilt on arrival
 without recovering the sender again; each side remembers the transactions it sent or got
 last, so one that crosses back (admitted, then executed) is not decoded again. Errors
 cross as the name of a `ConclaveError` subclass and are raised again as that class on the
@@ -26,7 +26,7 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, Any
 
 import cbor2
@@ -38,7 +38,7 @@ from evm_runtime.types import Address
 
 from .interface import EnclaveAPI
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_FRAME_BYTES = 256 * 1024 * 1024
 HELLO, CALL, RESULT, FAILURE = "hello", "call", "result", "failure"
 DATACLASS_TAG = 40_000
@@ -89,14 +89,15 @@ class _RecentTransactions:
             if len(self._by_raw) > self._capacity:
                 self._by_raw.popitem(last=False)
 
-    def rebuild(self, raw: bytes, sender: Address) -> DecodedTransaction:
+    def rebuild(
+        self, raw: bytes, sender: Address, private_for: tuple[Address, ...] | None
+    ) -> DecodedTransaction:
         with self._lock:
             known = self._by_raw.get(raw)
-        if known is not None and known.sender == sender:
-            return known
-        decoded = decode_recovered(raw, sender)
-        self.remember(decoded)
-        return decoded
+        if known is None or known.sender != sender:
+            known = decode_recovered(raw, sender)
+            self.remember(known)
+        return known if known.private_for == private_for else replace(known, private_for=private_for)
 
 
 _recent = _RecentTransactions(RECENT_TRANSACTIONS)
@@ -105,7 +106,7 @@ _recent = _RecentTransactions(RECENT_TRANSACTIONS)
 def _encode_default(encoder: cbor2.CBOREncoder, value: Any) -> None:
     if isinstance(value, DecodedTransaction):
         _recent.remember(value)
-        encoder.encode(cbor2.CBORTag(TRANSACTION_TAG, [value.raw, value.sender]))
+        encoder.encode(cbor2.CBORTag(TRANSACTION_TAG, [value.raw, value.sender, value.private_for]))
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         cls = type(value)
         fields = [getattr(value, field.name) for field in dataclasses.fields(value)]
@@ -132,8 +133,9 @@ def _dataclass_of(module: str, name: str) -> type:
 
 def _decode_tag(tag: cbor2.CBORTag, *_: Any) -> Any:
     if tag.tag == TRANSACTION_TAG:
-        raw, sender = tag.value
-        return _recent.rebuild(raw, Address(sender))
+        raw, sender, private_for = tag.value
+        parties = None if private_for is None else tuple(Address(party) for party in private_for)
+        return _recent.rebuild(raw, Address(sender), parties)
     if tag.tag == DATACLASS_TAG:
         module, name, fields = tag.value
         return _dataclass_of(module, name)(*(_thawed(field) for field in fields))

@@ -4,25 +4,31 @@ The rules checked, block by block from genesis to the head:
 
 - the blocks are numbered 0..head without a gap, each header hashes to the stored hash
   and names the previous block as its parent;
-- the stored transactions decode, are signed for this chain by their stored senders, and
-  their trie root is the header's transactions root;
+- the stored transactions, public ones and the sealed confidential ones (opened with the
+  ledger secrets, `enclave.records`), decode, are signed for this chain by their stored
+  senders, and their trie root is the header's transactions root;
 - a dev chain's state patch block (`evm_runtime.state_patch`) holds no transactions, and
   applying its stored patch to the parent's state gives exactly the stored header;
 - replaying the transactions on the parent's state, with the header's coinbase, time and
   gas limit, includes every one of them and gives exactly the stored header (state root,
   receipts root, bloom, gas used), hence the same hash;
-- the stored receipts and logs are the replay's;
-- every stored state node hashes to its key (state is content-addressed).
+- the stored receipts and logs are the replay's, and each confidential transaction's
+  sealed record (receipt, logs, parties) is the replay's;
+- every stored state node unseals with the node's ledger secrets for its key, and its
+  plaintext hashes to its key (state is content-addressed, and stored sealed:
+  `enclave.sealed_state`).
 
-Replay reads state through a cache of its own, filled by its own writes, so what it
-proves does not depend on what later blocks stored.
+Replay reads state through a cache of its own, which unseals what it reads from the store
+and is filled by the replay's own writes, so what it proves does not depend on what later
+blocks stored. Verifying needs the ledger secrets that sealed the state: those of the
+node's enclave (`sealed_state.node_ledger_secrets`).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from eth.abc import BlockHeaderAPI
 from eth_hash.auto import keccak
@@ -37,7 +43,12 @@ from evm_runtime.trie_root import BLANK_ROOT, ordered_trie_root
 from evm_runtime.types import ExecutedTransaction, Hash32, LogRecord
 from ledger.store import MAX_ANCESTORS, LedgerStore, StoredBlock, StoredLog, StoredReceipt
 
+from .records import open_record
+from .sealed_state import SealedNodes, SealedStateUnreadable, unseal_node
+from .sealing import LedgerSecrets, UnsealError
+
 HEADER_FIELDS = ("state_root", "transaction_root", "receipt_root", "bloom", "gas_used", "base_fee_per_gas")
+SECRETS_SAMPLE = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,44 +78,84 @@ class _Stop(Exception):
 def verify_ledger(
     store: LedgerStore,
     chain_id: int,
+    secrets: LedgerSecrets,
     *,
     on_block: Callable[[int, int], None] | None = None,
     max_discrepancies: int = 100,
 ) -> VerificationReport:
-    """Check the stored chain from genesis to its head; `on_block(number, head)` reports progress."""
+    """Check the stored chain from genesis to its head, unsealing its state with `secrets`;
+    `on_block(number, head)` reports progress.
+
+    SealedStateUnreadable if `secrets` are not the ones that sealed the ledger's state (none
+    of its first stored nodes unseals): nothing could be checked."""
     report = VerificationReport()
     stored_head = store.head()
     if stored_head is None:
         report.discrepancies.append(Discrepancy(0, "the ledger has no genesis block"))
         return report
+    check_ledger_secrets(store, secrets)
     report.head = stored_head.number
-    cache = NodeCache(store)
+    cache = NodeCache(SealedNodes(store, lambda: secrets))
     ancestors: deque[Hash32] = deque(maxlen=MAX_ANCESTORS)
     parent: BlockHeaderAPI | None = None
     for number in range(stored_head.number + 1):
         problems: list[str] = []
         try:
-            parent = _verify_block(store, chain_id, number, parent, cache, ancestors, problems, report)
+            parent = _verify_block(
+                store, chain_id, secrets, number, parent, cache, ancestors, problems, report
+            )
         except _Stop as stop:
             problems.append(str(stop))
+            parent = None
+        except SealedStateUnreadable as unreadable:
+            problems.append(f"the stored state cannot be read: {unreadable}")
             parent = None
         report.discrepancies.extend(Discrepancy(number, problem) for problem in problems)
         if on_block is not None:
             on_block(number, stored_head.number)
         if parent is None or len(report.discrepancies) >= max_discrepancies:
             break
-    for key, value in store.state_nodes():
+    for key, blob in store.state_nodes():
         report.state_nodes += 1
-        if keccak(value) != key:
-            report.discrepancies.append(Discrepancy(None, f"state node {key.hex()} does not hash to its key"))
+        problem = _node_problem(secrets, key, blob)
+        if problem is not None:
+            report.discrepancies.append(Discrepancy(None, problem))
             if len(report.discrepancies) >= max_discrepancies:
                 break
     return report
 
 
+def check_ledger_secrets(store: LedgerStore, secrets: LedgerSecrets) -> None:
+    """SealedStateUnreadable unless one of the first stored state nodes unseals with
+    `secrets` (or none is stored): a quick check that they are the ledger's."""
+    nodes = store.state_nodes(page=SECRETS_SAMPLE)
+    sample = [next(nodes, None) for _ in range(SECRETS_SAMPLE)]
+    nodes.close()
+    stored = [node for node in sample if node is not None]
+    if stored and all(_node_problem(secrets, key, blob) is not None for key, blob in stored):
+        raise SealedStateUnreadable(
+            f"none of the first {len(stored)} stored state nodes unseals with these ledger secrets: "
+            "they are not the secrets of the enclave that sealed this ledger (or every node was "
+            "altered). Verify with the node's own enclave directory (a backup is restored together "
+            "with it)"
+        )
+
+
+def _node_problem(secrets: LedgerSecrets, key: bytes, blob: bytes) -> str | None:
+    """What is wrong with the state node stored under `key`, or None."""
+    try:
+        value = unseal_node(secrets, key, blob)
+    except SealedStateUnreadable:
+        return f"state node {key.hex()} does not unseal with the node's ledger secrets"
+    if keccak(value) != key:
+        return f"state node {key.hex()} does not hash to its key"
+    return None
+
+
 def _verify_block(
     store: LedgerStore,
     chain_id: int,
+    secrets: LedgerSecrets,
     number: int,
     parent: BlockHeaderAPI | None,
     cache: NodeCache,
@@ -123,21 +174,32 @@ def _verify_block(
             problems.append("the genesis state is not stored")
         ancestors.append(block.hash)
         return header
-    stored = store.transactions_of_block(number)
+    stored = [
+        (tx.transaction_index, tx.hash, tx.sender, tx.raw, None) for tx in store.transactions_of_block(number)
+    ]
+    opened: dict[bytes, ExecutedTransaction] = {}
+    for row in store.sealed_transactions(number, number):
+        try:
+            record = open_record(secrets, row)
+        except (UnsealError, ValueError) as exc:
+            raise _Stop(f"confidential transaction {row.hash.hex()} does not open: {exc}") from None
+        opened[row.hash] = record
+        stored.append((row.transaction_index, row.hash, record.sender, record.raw, record.private_for))
+    stored.sort(key=lambda entry: entry[0])
     report.transactions += len(stored)
     if len(stored) != block.transaction_count:
         problems.append(f"{len(stored)} transactions stored, the block counts {block.transaction_count}")
-    if ordered_trie_root([tx.raw for tx in stored]) != header.transaction_root:
+    if ordered_trie_root([raw for _, _, _, raw, _ in stored]) != header.transaction_root:
         problems.append("the stored transactions do not give the header's transactions root")
     decoded = []
-    for tx in stored:
+    for _, tx_hash, sender, raw, private_for in stored:
         try:
-            item = decode_signed_transaction(tx.raw, chain_id)
+            item = decode_signed_transaction(raw, chain_id)
         except ConclaveError as exc:
-            raise _Stop(f"transaction {tx.hash.hex()} does not decode: {exc}") from None
-        if item.sender != tx.sender or item.hash != tx.hash:
-            problems.append(f"transaction {tx.hash.hex()}: stored sender or hash differ from its signature")
-        decoded.append(item)
+            raise _Stop(f"transaction {tx_hash.hex()} does not decode: {exc}") from None
+        if item.sender != sender or item.hash != tx_hash:
+            problems.append(f"transaction {tx_hash.hex()}: stored sender or hash differ from its signature")
+        decoded.append(replace(item, private_for=private_for))
     params = ChainParams(chain_id=chain_id, gas_limit=header.gas_limit)
     patch = stored_patch(header, cache)
     if patch is not None:
@@ -154,7 +216,14 @@ def _verify_block(
         differing = [name for name in HEADER_FIELDS if getattr(built.header, name) != getattr(header, name)]
         problems.append(f"replay gives another block: {', '.join(differing) or 'header'} differ")
     receipts, logs = store.receipts_of_block(number), store.logs_of_block(number)
-    problems.extend(_receipt_problems(built.transactions, receipts, logs))
+    public = [executed for executed in built.transactions if executed.hash not in opened]
+    problems.extend(_receipt_problems(tuple(public), receipts, logs))
+    for executed in built.transactions:
+        record = opened.get(executed.hash)
+        if record is not None and record != executed:
+            problems.append(
+                f"the sealed record of confidential transaction {executed.hash.hex()} differs from the replay"
+            )
     cache.absorb(built.state_writes)
     ancestors.append(block.hash)
     return header

@@ -39,6 +39,7 @@ from eth.abc import BlockHeaderAPI, StateAPI
 from eth_utils import ValidationError
 
 from .chain import VM, BlockState, ChainParams
+from .confidential import PARTIES_ADDRESS, transaction_visibility
 from .exceptions import InvalidRequest
 from .state_db import NodeCache, StateOverlay
 from .state_patch import SetStorage, StatePatch, stored_patch
@@ -222,6 +223,7 @@ class _Builder:
                 code_changes=tuple(entry.codes),
             )
             for address, entry in sorted(self._entries.items())
+            if address != PARTIES_ADDRESS  # the registry of confidential contracts is never listed
         )
 
 
@@ -248,13 +250,17 @@ def block_access_list(
     recorder = _Recorder(state)
     builder = _Builder()
     for index, item in enumerate(transactions, start=1):
+        tx = item.tx
         with recorder.quiet():
-            refusal_of(state, item.sender, not item.tx.to)
+            refusal_of(state, item.sender, not tx.to)
+            state.visibility = transaction_visibility(state, item.sender, tx.to or None, item.private_for)
         state.lock_changes()
         try:
-            state.apply_transaction(item.tx)
+            state.apply_transaction(tx)
         except ValidationError as exc:
             raise InvalidRequest(f"block {header.block_number} does not replay: {exc}") from None
+        finally:
+            state.visibility = None
         builder.close(index, recorder, recorder.read, recorder.read_slot)
     return builder.build()
 

@@ -5,7 +5,9 @@ left in the block waits for a later block; one the state refuses (its nonce was 
 its sender can no longer pay) or a system contract refuses (its sender may no longer send,
 `system_contracts.refusal_of`) is dropped with the reason. Either way the sender's later
 transactions in the batch wait too, so nonces stay in order. Every other transaction is
-included with a receipt, whether it succeeded or reverted. Timestamps strictly increase.
+included with a receipt, whether it succeeded or reverted. A confidential transaction
+(`evm_runtime.confidential`) executes with its visibility, and its logs stay out of the
+header's bloom. Timestamps strictly increase.
 The same parent, batch and block environment always give the same block hash.
 """
 
@@ -24,6 +26,7 @@ from eth_bloom import BloomFilter
 from eth_utils import ValidationError
 
 from .chain import MAX_EXTRA_DATA, VM, BlockState, ChainParams
+from .confidential import transaction_visibility
 from .state_db import NodeCache, StateOverlay
 from .system_contracts import NO_RULES, BlockRules, block_rules_of, refusal_of
 from .transactions import DecodedTransaction, effective_gas_price, transaction_type
@@ -121,6 +124,8 @@ def build_block(
             continue
         state.lock_changes()
         snapshot = state.snapshot()
+        visibility = transaction_visibility(state, item.sender, tx.to or None, item.private_for)
+        state.visibility = visibility
         try:
             computation = state.apply_transaction(tx)
         except ValidationError as exc:
@@ -128,6 +133,10 @@ def build_block(
             dropped.append((item, str(exc)))
             held_back.add(item.sender)
             continue
+        finally:
+            state.visibility = None
+        creators = visibility.creators
+        private_for = None if creators is None else tuple(sorted(creators - {item.sender}))
         # What VM.make_receipt does, without copying the header for every transaction.
         gas_used += VM.finalize_gas_used(tx, computation)
         status = (
@@ -136,7 +145,8 @@ def build_block(
             else EIP658_TRANSACTION_STATUS_CODE_SUCCESS
         )
         receipt = tx.make_receipt(status, gas_used, computation.get_log_entries())
-        bloom |= receipt.bloom
+        if private_for is None:  # confidential logs stay out of the header's bloom
+            bloom |= receipt.bloom
         receipts.append(receipt)
         included_items.append(item)
         logs = tuple(
@@ -171,6 +181,8 @@ def build_block(
                 logs=logs,
                 logs_bloom=int(receipt.bloom).to_bytes(256, "big"),
                 receipt_rlp=receipt.encode(),
+                private_for=private_for,
+                reached=tuple(visibility.reached),
             )
         )
 

@@ -18,6 +18,7 @@ from eth_abi import decode as abi_decode
 from eth_utils import ValidationError
 
 from .chain import VM, ChainParams
+from .confidential import ANONYMOUS, Reader
 from .exceptions import (
     ExecutionFailed,
     ExecutionReverted,
@@ -109,17 +110,21 @@ class AccessListOutcome:
 
 
 def _record_accesses(state: StateAPI) -> dict[Address, set[int]]:
-    """Every account and storage slot `state` marks warm from now on (EIP-2929)."""
+    """Every account and storage slot `state` marks warm from now on (EIP-2929), but for
+    what the system reads for itself with the state's visibility lifted (confidential
+    contracts' parties, `evm_runtime.confidential`): that is not the call's."""
     touched: dict[Address, set[int]] = {}
     accounts = state._account_db  # type: ignore[attr-defined]
     mark_address, mark_storage = accounts.mark_address_warm, accounts.mark_storage_warm
 
     def address_warm(address: Address) -> None:
-        touched.setdefault(Address(address), set())
+        if state.visibility is not None:  # type: ignore[attr-defined]
+            touched.setdefault(Address(address), set())
         mark_address(address)
 
     def storage_warm(address: Address, slot: int) -> None:
-        touched.setdefault(Address(address), set()).add(slot)
+        if state.visibility is not None:  # type: ignore[attr-defined]
+            touched.setdefault(Address(address), set()).add(slot)
         mark_storage(address, slot)
 
     accounts.mark_address_warm, accounts.mark_storage_warm = address_warm, storage_warm
@@ -136,17 +141,22 @@ class CallContext:
         cache: NodeCache,
         ancestor_hashes: Iterable[Hash32] = (),
         overrides: StateOverrides = NO_OVERRIDES,
+        reader: Reader = ANONYMOUS,
     ) -> None:
+        """Calls see confidential contracts as `reader` may (`evm_runtime.confidential`);
+        a call's `from` is never who reads."""
         self._header = header
         self._params = params
         self._cache = cache
         self._ancestors = tuple(ancestor_hashes)
         self._overrides = overrides
+        self._reader = reader
 
     def _state_for(self, call: CallRequest) -> StateAPI:
         header = self._header if call.pays_fees else self._header.copy(base_fee_per_gas=0)
         state = state_at(header, self._params, self._cache, self._ancestors)
         apply_overrides(state, self._overrides)
+        state.visibility = self._reader.visibility()  # type: ignore[attr-defined]
         if call.nonce is not None:
             # As geth does, a call is not refused for its nonce: it runs as if the sender's
             # nonce were the one given (which decides the address of a contract it creates).

@@ -11,7 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import rlp
-from eth.abc import BlockHeaderAPI, SignedTransactionAPI
+from eth.abc import (
+    BlockHeaderAPI,
+    ComputationAPI,
+    MessageAPI,
+    SignedTransactionAPI,
+    StateAPI,
+    TransactionContextAPI,
+)
 from eth.vm.chain_context import ChainContext
 from eth.vm.forks.london.constants import INITIAL_BASE_FEE
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
@@ -19,10 +26,14 @@ from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.blocks import PragueBlockHeader
 from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.state import PragueState, PragueTransactionExecutor
+from eth_hash.auto import keccak
 
+from .confidential import HiddenAccount, Verdict, Visibility
 from .defaults import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT
 from .state_db import NodeCache, StateOverlay
-from .types import ZERO_ADDRESS, Address
+from .types import ZERO_ADDRESS, Address, Hash32
+
+EMPTY_CODE_HASH = Hash32(keccak(b""))
 
 HEADER_CLASS = PragueBlockHeader
 FORK_NAME = "prague"
@@ -30,13 +41,73 @@ FORK_NAME = "prague"
 
 class ConclaveComputation(PragueComputation):
     """Prague's computation; the chain's system contracts join its precompiles
-    (`evm_runtime.system_contracts`)."""
+    (`evm_runtime.system_contracts`), and frames respect the state's `Visibility`
+    (`evm_runtime.confidential`)."""
 
     _precompiles = dict(PragueComputation.get_precompiles())
 
+    @classmethod
+    def apply_message(
+        cls,
+        state: StateAPI,
+        message: MessageAPI,
+        transaction_context: TransactionContextAPI,
+        parent_computation: ComputationAPI | None = None,
+    ) -> ComputationAPI:
+        visibility: Visibility | None = getattr(state, "visibility", None)
+        if visibility is not None:
+            verdict = visibility.verdict(state, message.storage_address)
+            if verdict is Verdict.HIDDEN and message.value and message.should_transfer_value:
+                computation = cls(state, message, transaction_context)
+                with computation:
+                    raise HiddenAccount()
+                return computation
+            if verdict is Verdict.REACHABLE:
+                visibility.note_reached(message.storage_address)
+        return super().apply_message(state, message, transaction_context, parent_computation)
+
+    @classmethod
+    def apply_create_message(
+        cls,
+        state: StateAPI,
+        message: MessageAPI,
+        transaction_context: TransactionContextAPI,
+        parent_computation: ComputationAPI | None = None,
+    ) -> ComputationAPI:
+        computation = super().apply_create_message(state, message, transaction_context, parent_computation)
+        visibility: Visibility | None = getattr(state, "visibility", None)
+        if visibility is not None and not computation.is_error:
+            visibility.created(state, message.storage_address, message.sender)
+        return computation
+
 
 class ConclaveState(PragueState):
+    """Prague's state; while `visibility` is set, confidential contracts it hides read as
+    empty accounts (no code, no balance) and refuse ether."""
+
     computation_class = ConclaveComputation
+    visibility: Visibility | None = None
+
+    def get_code(self, address: Address) -> bytes:
+        code = super().get_code(address)
+        if code and self.visibility is not None and self.visibility.hides(self, address):
+            return b""
+        return code
+
+    def get_code_hash(self, address: Address) -> Hash32:
+        if self.visibility is not None and self.visibility.hides(self, address):
+            return EMPTY_CODE_HASH
+        return super().get_code_hash(address)
+
+    def get_balance(self, address: Address) -> int:
+        if self.visibility is not None and self.visibility.hides(self, address):
+            return 0
+        return super().get_balance(address)
+
+    def set_balance(self, address: Address, balance: int) -> None:
+        if self.visibility is not None and self.visibility.hides(self, address):
+            raise HiddenAccount()
+        super().set_balance(address, balance)
 
 
 class ConclaveVM(PragueVM):

@@ -15,7 +15,8 @@
     ├── ExecutionReverted         (a call or estimate reverted; carries the revert data)
     ├── ExecutionFailed           (a call or estimate halted: out of gas, invalid opcode)
     ├── NotFound                  (an unknown block)
-    └── LimitExceeded             (a request asks for more work than the node allows)
+    ├── LimitExceeded             (a request asks for more work than the node allows)
+    └── Unauthenticated           (a sign-in or login token that is refused)
 
 The gateway maps each class to a JSON-RPC error code in one table; nothing else does.
 """
@@ -121,3 +122,8 @@ class NotFound(ConclaveError):
 
 class LimitExceeded(ConclaveError):
     """The answer would exceed one of the node's bounds; ask for less."""
+
+
+class Unauthenticated(ConclaveError):
+    """A sign-in message or login token that is refused: expired, tampered, replayed,
+    signed by another key, or for another node or chain."""

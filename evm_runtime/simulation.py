@@ -43,6 +43,7 @@ from eth_utils import ValidationError
 
 from .calls import revert_message
 from .chain import VM, ChainParams, encode_header, next_base_fee
+from .confidential import ANONYMOUS, Reader
 from .exceptions import (
     BlockNumberNotIncreasing,
     BlockTimeDecreasing,
@@ -335,7 +336,10 @@ class _Block:
 
 
 class _Simulator:
-    def __init__(self, request: SimulationRequest, params: ChainParams, cache: NodeCache) -> None:
+    def __init__(
+        self, request: SimulationRequest, params: ChainParams, cache: NodeCache, reader: Reader
+    ) -> None:
+        self._reader = reader
         self._request = request
         self._params = params
         self._overlay = StateOverlay(cache)
@@ -437,6 +441,7 @@ class _Simulator:
         context = VM.create_execution_context(header, tuple(ancestors), chain)
         free_context = VM.create_execution_context(header.copy(base_fee_per_gas=0), tuple(ancestors), chain)
         state = VM.get_state_class()(self._overlay, context, parent.state_root)
+        state.visibility = self._reader.visibility()
         apply_overrides(state, planned.asked.state)
         if self._request.trace_transfers:
             base = state.computation_class
@@ -468,14 +473,16 @@ def simulate(
     params: ChainParams,
     cache: NodeCache,
     ancestor_hashes: Sequence[Hash32] = (),
+    reader: Reader = ANONYMOUS,
 ) -> tuple[SimulatedBlock, ...]:
     """The blocks `request` asks for, built on `base` (see the module's rules).
 
     `ancestor_hashes` are the hashes of `base`'s ancestors, newest first, which BLOCKHASH
-    reads together with `base`'s and the simulated blocks' own.
+    reads together with `base`'s and the simulated blocks' own. Confidential contracts
+    are as `reader` may see them.
     """
     planned = _plan(base, request.blocks)
-    simulator = _Simulator(request, params, cache)
+    simulator = _Simulator(request, params, cache, reader)
     hashes = [Hash32(base.hash), *ancestor_hashes][:MAX_ANCESTORS]
     parent = base
     answer = []

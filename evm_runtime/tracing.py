@@ -44,6 +44,7 @@ from eth.vm.logic.invalid import InvalidOpcode
 
 from .calls import CallContext, revert_reason
 from .chain import VM, BlockState, ChainParams
+from .confidential import transaction_visibility
 from .exceptions import InvalidRequest, LimitExceeded
 from .state_db import NodeCache, StateOverlay
 from .transactions import CallRequest, DecodedTransaction
@@ -457,7 +458,9 @@ def trace_block(
             tracer = Tracer(options)
             traced(state, tracer)
         state.lock_changes()
+        state.visibility = transaction_visibility(state, item.sender, tx.to or None, item.private_for)
         computation = state.apply_transaction(tx)
+        state.visibility = None
         if tracer is not None:
             gas_used = VM.finalize_gas_used(tx, computation)
             traces.append(tracer.result(Hash32(tx.hash), tx.gas, gas_used, computation))

@@ -71,6 +71,9 @@ class DecodedTransaction:
     tx: SignedTransactionAPI
     sender: Address
     raw: bytes
+    private_for: tuple[Address, ...] | None = None
+    """Who else may see it, if it was sent as confidential (`evm_runtime.confidential`);
+    None: it was sent as public."""
 
     @property
     def hash(self) -> bytes:

@@ -41,3 +41,15 @@ class ExecutedTransaction:
     logs: tuple[LogRecord, ...]
     logs_bloom: bytes
     receipt_rlp: bytes
+    private_for: tuple[Address, ...] | None = None
+    """Not None: it is confidential, to its sender, these and the parties of `reached`."""
+    reached: tuple[Address, ...] = ()
+    """The confidential contracts it ran or created (`evm_runtime.confidential`)."""
+    sealed: bytes | None = None
+    """A confidential transaction as storage keeps it: everything above but the public
+    facts (hash, sender, nonce, position, gas) sealed by the enclave; the other fields are
+    then empty."""
+
+    @property
+    def confidential(self) -> bool:
+        return self.private_for is not None

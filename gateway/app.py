@@ -1,4 +1,14 @@
-"""The HTTP application: JSON-RPC on POST /, and the node's lifecycle."""
+"""The HTTP application: JSON-RPC on POST /, and the node's lifecycle.
+
+Who is asking: a request may carry a login token (`/auth/...`, `gateway.auth_rest`) in an
+`Authorization: Bearer <token>` header or in its path, for wallets that cannot set headers:
+JSON-RPC over HTTP at `/` and `/rpc/<token>`, over WebSocket at `/`, `/ws`, `/rpc/<token>`
+and `/ws/<token>`. Header and path may both carry it only if they carry the same token (two
+different ones: HTTP 400, WebSocket closed with 1008). The enclave checks the token once
+before anything is answered: a malformed, expired or foreign one answers HTTP 401 (a
+WebSocket is closed with 1008 and the reason), so the client learns at once to sign in
+again; an accepted one is `gateway.caller.current_token()` while the request is served.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +19,14 @@ from typing import Annotated
 
 from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.requests import HTTPConnection
 
-from .errors import INVALID_REQUEST, LIMIT_EXCEEDED, RpcError
+from evm_runtime.exceptions import Unauthenticated
+
+from .auth_rest import WWW_AUTHENTICATE
+from .auth_rest import router as auth_router
+from .caller import acting_as
+from .errors import INVALID_REQUEST, LIMIT_EXCEEDED, UNAUTHENTICATED, RpcError
 from .gov_rest import router as gov_router
 from .jsonrpc import DEFAULT_LIMITS, Limits, handle_body
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -28,6 +44,65 @@ def _rpc_error_response(error: RpcError, status: int = 200) -> Response:
 
 def _client_of(request: Request | WebSocket) -> str:
     return request.client.host if request.client is not None else "unknown"
+
+
+POLICY_VIOLATION = 1008
+"""The WebSocket close code for a refused login token."""
+MAX_CLOSE_REASON_BYTES = 123
+
+
+class _TokenRefused(Exception):
+    """A request whose login token is refused, and how to answer it."""
+
+    def __init__(self, status: int, error: RpcError) -> None:
+        super().__init__(error.message)
+        self.status = status
+        self.error = error
+
+    def response(self) -> Response:
+        response = _rpc_error_response(self.error, self.status)
+        if self.status == 401:
+            response.headers.update(WWW_AUTHENTICATE)
+        return response
+
+    def close_reason(self) -> str:
+        """The message, cut to what a WebSocket close frame holds."""
+        return self.error.message.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
+
+
+def _login_token(connection: HTTPConnection) -> str | None:
+    """The login token `connection` carries, once the enclave has accepted it (None: anonymous);
+    `_TokenRefused` if it is refused."""
+    in_path: str | None = connection.path_params.get("token")
+    in_header: str | None = None
+    header = connection.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise _TokenRefused(
+                401,
+                RpcError(
+                    UNAUTHENTICATED,
+                    'the Authorization header takes "Bearer <token>", a token from /auth/login',
+                ),
+            )
+        in_header = value.strip()
+    if in_header is not None and in_path is not None and in_header != in_path:
+        raise _TokenRefused(
+            400,
+            RpcError(
+                INVALID_REQUEST,
+                "two different login tokens, in the Authorization header and in the URL: send one",
+            ),
+        )
+    token = in_header if in_header is not None else in_path
+    if token is None:
+        return None
+    try:
+        connection.app.state.node.enclave.viewer(token)
+    except Unauthenticated as refused:
+        raise _TokenRefused(401, RpcError(UNAUTHENTICATED, str(refused))) from None
+    return token
 
 
 class _Admission:
@@ -77,7 +152,12 @@ def create_app(
     app = FastAPI(title="Conclave", lifespan=lifespan, docs_url=None, redoc_url=None)
 
     @app.post("/")
+    @app.post("/rpc/{token}", include_in_schema=False)
     async def json_rpc(request: Request) -> Response:
+        try:
+            token = _login_token(request)
+        except _TokenRefused as refused:
+            return refused.response()
         largest = request.app.state.node.max_request_bytes(max_body_bytes)
         too_large = RpcError(LIMIT_EXCEEDED, f"request body too large: at most {largest} bytes")
         declared = request.headers.get("content-length")
@@ -91,7 +171,8 @@ def create_app(
         if not body:
             return _rpc_error_response(RpcError(INVALID_REQUEST, "empty request body"))
         admission = _Admission(limiter, _client_of(request))
-        answer = handle_body(request.app.state.node, bytes(body), limits or DEFAULT_LIMITS, admission)
+        with acting_as(token):
+            answer = handle_body(request.app.state.node, bytes(body), limits or DEFAULT_LIMITS, admission)
         if admission.retry_after is not None:
             headers = {"Retry-After": admission.retry_after}
             return Response(answer, status_code=429, media_type="application/json", headers=headers)
@@ -101,9 +182,19 @@ def create_app(
 
     @app.websocket("/")
     @app.websocket("/ws")
+    @app.websocket("/rpc/{token}")
+    @app.websocket("/ws/{token}")
     async def json_rpc_websocket(websocket: WebSocket) -> None:
+        try:
+            token = _login_token(websocket)
+        except _TokenRefused as refused:
+            await websocket.accept()
+            await websocket.close(POLICY_VIOLATION, refused.close_reason())
+            return
         admission = _Admission(limiter, _client_of(websocket))
-        await serve_websocket(websocket, websocket.app.state.node, limits or DEFAULT_LIMITS, admission)
+        await serve_websocket(
+            websocket, websocket.app.state.node, limits or DEFAULT_LIMITS, admission, token=token
+        )
 
     @app.get("/")
     async def about(request: Request) -> dict[str, object]:
@@ -129,6 +220,7 @@ def create_app(
         return request.app.state.node.quote(bytes.fromhex(report_data[2:]))  # type: ignore[no-any-return]
 
     app.include_router(gov_router)
+    app.include_router(auth_router)
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> Response:

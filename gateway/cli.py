@@ -19,6 +19,7 @@ from platformdirs import user_data_dir
 from evm_runtime.defaults import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT
 
 from .attest_cli import add_attest_command
+from .auth_cli import add_auth_commands
 from .dev_accounts import DEFAULT_BALANCE_ETH, DEFAULT_COUNT, TEST_MNEMONIC, WEI_PER_ETH
 from .gov_cli import add_gov_commands
 from .init_cli import add_init_command
@@ -36,9 +37,11 @@ examples:
   conclave dev --rate-limit 100              at most 100 requests a second per client
   conclave dev --database-url postgresql+psycopg://user@localhost/conclave
 
-The chain survives restarts: start it again with the same --data-dir (or --database-url)
-and it continues where it stopped. Connect web3.py, ethers or viem to the printed URL and
-use the printed keys to sign.
+The chain survives restarts: start it again with the same --data-dir (and --database-url,
+if given) and it continues where it stopped. Its state is stored sealed with the keys of the
+node's enclave, kept in DATA_DIR/enclave (with --database-url too), which open only for the
+same Conclave code: after an upgrade, start a dev chain in a new --data-dir. Connect
+web3.py, ethers or viem to the printed URL and use the printed keys to sign.
 """
 
 
@@ -111,12 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir",
         type=Path,
         default=None,
-        help=f"where the ledger is kept (default: {default_data_dir()})",
+        help="where the ledger and the enclave's sealed keys are kept (with --database-url, the keys) "
+        f"(default: {default_data_dir()})",
     )
     store.add_argument(
         "--ephemeral", action="store_true", help="use a throw-away data directory, deleted at exit"
     )
-    store.add_argument(
+    dev.add_argument(
         "--database-url", default=None, help="any SQLAlchemy URL instead of the data directory's SQLite file"
     )
     dev.add_argument(
@@ -190,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ledger_commands(commands, default_data_dir())
     add_attest_command(commands)
     add_gov_commands(commands)
+    add_auth_commands(commands)
     add_init_command(commands)
     return parser
 
@@ -219,6 +224,7 @@ def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
 
     from evm_runtime.chain import GenesisAccount
     from governance.state import NetworkConfig
+    from ledger.database import is_in_memory
 
     from .app import create_app
     from .dev_accounts import derive_accounts
@@ -259,7 +265,9 @@ def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
         max_log_results=args.max_log_results,
         max_log_block_range=args.max_log_blocks,
         pool_size=args.pool_size,
-        enclave_dir=None if args.database_url else data_dir / "enclave",
+        # The enclave's keys seal the state: they live as long as the database (in memory only
+        # with an in-memory database).
+        enclave_dir=None if is_in_memory(database_url) else data_dir / "enclave",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.basicConfig(

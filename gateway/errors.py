@@ -5,7 +5,8 @@ Codes follow JSON-RPC 2.0 and the execution-apis error groups: -32700 parse erro
 error, 3 execution reverted (with the revert data), 1/2 nonce too low/high, 8xx gas and
 fee errors, 1000 already known, -32003 transaction rejected, -32001 resource not found,
 -32005 limit exceeded, -32007 sender not permitted (as Besu), -32000 "filter not found"
-(as geth answers). eth_simulateV1 answers its spec's own codes (-38010 to -38026) where
+(as geth answers), 4100 unauthenticated (EIP-1193's "Unauthorized", which ethers and viem
+know). eth_simulateV1 answers its spec's own codes (-38010 to -38026) where
 the spec names one (`to_simulation_error`).
 """
 
@@ -30,6 +31,8 @@ LIMIT_EXCEEDED = -32005
 NOT_PERMITTED = -32007
 """As Besu answers a sender its permissioning refuses."""
 EXECUTION_REVERTED = 3
+UNAUTHENTICATED = 4100
+"""EIP-1193's "Unauthorized": a refused sign-in or login token."""
 
 
 @dataclass
@@ -70,6 +73,7 @@ _CODES: tuple[tuple[type[ex.ConclaveError], int], ...] = (
     (ex.ExecutionFailed, INVALID_INPUT),
     (ex.NotFound, RESOURCE_NOT_FOUND),
     (ex.LimitExceeded, LIMIT_EXCEEDED),
+    (ex.Unauthenticated, UNAUTHENTICATED),
     (FilterNotFound, INVALID_INPUT),  # as geth answers an unknown or expired filter id
     (TooManyFilters, LIMIT_EXCEEDED),
 )

@@ -8,13 +8,13 @@ the CONCLAVE_KEY environment variable) and wait for its receipt.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from .cli_keys import CommandError, add_key_arguments, load_account
 
 DEFAULT_RPC = "http://127.0.0.1:8545"
 STATE_NAMES = ("open", "accepted", "rejected", "withdrawn", "expired", "failed", "dropped")
@@ -39,10 +39,6 @@ CONSTITUTION_HELP = """A constitution file is JSON:
    "defaultThreshold": "more than 1/2",
    "thresholds": {"add_member": "at least 2/3", "set_constitution": "at least 2/3"},
    "vetoes": {"remove_member": ["0x…"]}}"""
-
-
-class CommandError(Exception):
-    """What went wrong, for the user; exit status 1."""
 
 
 def add_gov_commands(commands: Any) -> None:
@@ -73,12 +69,7 @@ def add_gov_commands(commands: Any) -> None:
         )
         command.add_argument("--json", action="store_true", help="print the result as one JSON object")
         if signs:
-            key = command.add_mutually_exclusive_group()
-            key.add_argument("--key", help="the member's private key in hex (or set CONCLAVE_KEY)")
-            key.add_argument("--key-file", type=Path, help="an Ethereum keystore (JSON) file holding the key")
-            command.add_argument(
-                "--password-file", type=Path, help="the keystore's password (asked for when missing)"
-            )
+            add_key_arguments(command, "the member's")
             command.add_argument(
                 "--timeout",
                 type=float,
@@ -199,38 +190,12 @@ def _contract(args: argparse.Namespace) -> tuple[Any, Any]:
     return w3, w3.eth.contract(address=to_checksum_address(GOVERNANCE_ADDRESS), abi=ABI)
 
 
-def _account(args: argparse.Namespace) -> Any:
-    from eth_account import Account
-
-    if args.key_file is not None:
-        try:
-            keystore = json.loads(args.key_file.read_text())
-        except (OSError, ValueError) as exc:
-            raise CommandError(f"could not read the keystore {args.key_file}: {exc}") from None
-        password = (
-            args.password_file.read_text().rstrip("\n")
-            if args.password_file is not None
-            else getpass.getpass(f"password for {args.key_file}: ")
-        )
-        try:
-            return Account.from_key(Account.decrypt(keystore, password))
-        except ValueError as exc:
-            raise CommandError(f"could not unlock {args.key_file}: {exc}") from None
-    key = args.key or os.environ.get("CONCLAVE_KEY")
-    if not key:
-        raise CommandError("a member's key is needed: --key, --key-file, or CONCLAVE_KEY")
-    try:
-        return Account.from_key(key)
-    except ValueError as exc:
-        raise CommandError(f"the key is not a private key: {exc}") from None
-
-
 def _transact(args: argparse.Namespace, build: Any) -> tuple[Any, Any, Any]:
     """Sign and send the transaction `build(contract)` makes; (w3, contract, receipt)."""
     from web3.exceptions import ContractLogicError
 
     w3, contract = _contract(args)
-    account = _account(args)
+    account = load_account(args, "a member's")
     function = build(contract)
     try:
         tx = function.build_transaction(

@@ -1,4 +1,9 @@
-"""What `conclave ledger verify|export|import` do (`gateway.ledger_cli` defines the commands)."""
+"""What `conclave ledger verify|export|import` do (`gateway.ledger_cli` defines the commands).
+
+The ledger's state is stored sealed with the ledger secrets of the node's enclave
+(`enclave.sealed_state`): verifying unseals it with those kept in the node's enclave
+directory, `DATA_DIR/enclave`, opened as the enclave itself opens them.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,17 @@ from pathlib import Path
 from sqlalchemy import Engine
 from tqdm import tqdm
 
-from enclave.verification import VerificationReport, verify_ledger
+from enclave.keystore import KeystoreLocked
+from enclave.sealed_state import (
+    OLDER_LEDGER,
+    STATE_SEALING_FORMAT,
+    STATE_SEALING_SETTING,
+    LedgerSecretsMissing,
+    SealedStateUnreadable,
+    node_ledger_secrets,
+)
+from enclave.sealing import LedgerSecrets
+from enclave.verification import VerificationReport, check_ledger_secrets, verify_ledger
 from ledger.backup import TargetNotEmpty, copy_ledger, row_counts
 from ledger.database import make_engine
 from ledger.store import LedgerStore
@@ -38,14 +53,37 @@ def _chain_id(store: LedgerStore) -> int | None:
     return None if chain_id is None else int(chain_id)
 
 
-def _verify(store: LedgerStore, chain_id: int) -> VerificationReport:
+class _Refused(Exception):
+    """The ledger cannot be checked as asked: the message says why and what to do."""
+
+
+def _ledger_secrets(args: argparse.Namespace, default_data_dir: Path) -> LedgerSecrets:
+    """The ledger secrets of the node whose data directory is named (or the default one)."""
+    enclave_dir = (args.data_dir or default_data_dir) / "enclave"
+    try:
+        return node_ledger_secrets(enclave_dir)
+    except (LedgerSecretsMissing, KeystoreLocked) as exc:
+        raise _Refused(str(exc)) from None
+
+
+def _check_sealed(store: LedgerStore, secrets: LedgerSecrets) -> None:
+    """Refuse a ledger of an older format, or one these secrets did not seal."""
+    if store.settings().get(STATE_SEALING_SETTING) != STATE_SEALING_FORMAT:
+        raise _Refused(OLDER_LEDGER)
+    try:
+        check_ledger_secrets(store, secrets)
+    except SealedStateUnreadable as exc:
+        raise _Refused(str(exc)) from None
+
+
+def _verify(store: LedgerStore, chain_id: int, secrets: LedgerSecrets) -> VerificationReport:
     with _progress("verifying", "block") as bar:
 
         def progress(number: int, head: int) -> None:
             bar.total = head + 1
             bar.update(1)
 
-        return verify_ledger(store, chain_id, on_block=progress)
+        return verify_ledger(store, chain_id, secrets, on_block=progress)
 
 
 def run_verify(args: argparse.Namespace, default_data_dir: Path) -> int:
@@ -59,7 +97,11 @@ def run_verify(args: argparse.Namespace, default_data_dir: Path) -> int:
         chain_id = _chain_id(store)
         if chain_id is None:
             return _fail("the database holds no Conclave ledger (no chain settings)")
-        report = _verify(store, chain_id)
+        secrets = _ledger_secrets(args, default_data_dir)
+        _check_sealed(store, secrets)
+        report = _verify(store, chain_id, secrets)
+    except _Refused as exc:
+        return _fail(str(exc))
     finally:
         store.close()
         engine.dispose()
@@ -99,6 +141,10 @@ def run_export(args: argparse.Namespace, default_data_dir: Path) -> int:
 def run_import(args: argparse.Namespace, default_data_dir: Path) -> int:
     if not args.file.is_file():
         return _fail(f"{args.file} does not exist: pass a file written by `conclave ledger export`")
+    try:
+        secrets = None if args.no_verify else _ledger_secrets(args, default_data_dir)
+    except _Refused as exc:
+        return _fail(f"{exc} (or import with --no-verify)")
     if args.database_url:
         url = str(args.database_url)
     else:
@@ -110,16 +156,19 @@ def run_import(args: argparse.Namespace, default_data_dir: Path) -> int:
     source = make_engine(f"sqlite:///{args.file}")
     target = make_engine(url)
     try:
-        if _chain_id(LedgerStore(source)) is None:
+        backup = LedgerStore(source)
+        if _chain_id(backup) is None:
             return _fail(f"{args.file} holds no Conclave ledger")
+        if secrets is not None:
+            _check_sealed(backup, secrets)  # before anything is written
         upgrade_to_head(target)
         copied = _copy(source, target, "importing")
         store = LedgerStore(target)
         chain_id = _chain_id(store)
         assert chain_id is not None
-        report = None if args.no_verify else _verify(store, chain_id)
+        report = None if secrets is None else _verify(store, chain_id, secrets)
         store.close()
-    except TargetNotEmpty as exc:
+    except (TargetNotEmpty, _Refused) as exc:
         return _fail(str(exc))
     finally:
         source.dispose()

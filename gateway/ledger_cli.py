@@ -14,12 +14,17 @@ examples:
   conclave ledger verify --data-dir ./chain --json
   conclave ledger verify --database-url postgresql+psycopg://user@localhost/conclave
   conclave ledger export backup.sqlite            a consistent copy, even of a running node
-  conclave ledger import backup.sqlite --database-url postgresql+psycopg://user@host/new
+  conclave ledger import backup.sqlite --data-dir ./restored
+  conclave ledger import backup.sqlite --data-dir ./node --database-url postgresql+psycopg://user@host/new
 
 verify exits 0 when the whole ledger checks out, 1 when it found discrepancies (each is
 printed with its block), 2 when there is no ledger to check. export writes a new SQLite
 file that is itself a ledger (verify it with --database-url sqlite:///FILE); import copies
 one into an empty database and verifies the result unless --no-verify is given.
+
+The ledger's state is stored sealed with the node's ledger secrets, which its enclave keeps
+in DATA_DIR/enclave: verify and import read them there (with --database-url too), so a
+backup is restored together with the node's enclave directory.
 """
 
 
@@ -42,14 +47,16 @@ def add_ledger_commands(commands: Any, default_data_dir: Path) -> None:
             epilog=LEDGER_EPILOG,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        where = parser.add_mutually_exclusive_group()
-        where.add_argument(
+        parser.add_argument(
             "--data-dir",
             type=Path,
             default=None,
-            help=f"the node's data directory (default: {default_data_dir})",
+            help="the node's data directory: its ledger (unless --database-url) and its enclave's "
+            f"sealed keys, in enclave/ (default: {default_data_dir})",
         )
-        where.add_argument("--database-url", default=None, help="the ledger's database URL instead")
+        parser.add_argument(
+            "--database-url", default=None, help="the ledger's database URL instead of DATA_DIR/ledger.sqlite"
+        )
         parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
         parser.set_defaults(run=lambda args: _action(run)(args, default_data_dir))
         return parser

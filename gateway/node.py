@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
@@ -13,22 +13,31 @@ from typing import Literal
 
 from eth_utils import to_checksum_address
 
-from enclave.interface import EnclaveAPI
+from enclave.acl import may_see_pending
+from enclave.interface import EnclaveAPI, Opened
 from enclave.local import InProcessEnclave
+from enclave.messages import EnclaveFailure
 from enclave.process import EnclaveLaunch, EnclaveProcess
+from enclave.sealed_state import (
+    OLDER_LEDGER,
+    STATE_SEALING_FORMAT,
+    STATE_SEALING_SETTING,
+    SealedStateUnreadable,
+)
 from evm_runtime.chain import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, ChainParams, GenesisAccount
-from evm_runtime.exceptions import NotFound
+from evm_runtime.exceptions import ConclaveError, NotFound
 from evm_runtime.fees import DEFAULT_PRIORITY_FEE
 from evm_runtime.state_patch import StatePatch
-from evm_runtime.types import ZERO_ADDRESS, Address
+from evm_runtime.types import ZERO_ADDRESS, Address, Hash32
 from governance.codec import encode_state
 from governance.state import GovernanceState, Member, NetworkConfig, Validator
 from ledger.database import is_in_memory, make_engine
 from ledger.mempool import Mempool
 from ledger.ordering import SoloOrdering
-from ledger.store import BlockRecord, LedgerStore, StoredBlock
+from ledger.store import BlockRecord, LedgerStore, LogQuery, StoredBlock
 from migrations import upgrade_to_head
 
+from .caller import current_token
 from .filters import FilterRegistry
 from .metrics import NodeMetrics
 from .params import BlockRef
@@ -46,6 +55,11 @@ DEV_NODE_BALANCE = 1_000 * 10**18
 
 class ChainMismatch(Exception):
     """The data directory holds another chain than the one asked for."""
+
+
+class LedgerUnreadable(ChainMismatch):
+    """The data directory's ledger is not one this node's enclave can read: written by an
+    older Conclave (state in clear), or its state sealed with other ledger secrets."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +110,8 @@ class Node:
         self.pool = Mempool(max_transactions=config.pool_size)
         self.filters = FilterRegistry()
         self.pubsub = SubscriptionHub()
+        self._pending_audiences: dict[bytes, frozenset[Address]] = {}
+        """Who may see each waiting confidential transaction (`enclave.acl.may_see_pending`)."""
         self.dev_snapshots: dict[int, DevSnapshot] = {}
         """evm_snapshot ids and what each saved (dev chains)."""
         self.metrics.gauge("conclave_pool_transactions", "Transactions in the pool.", lambda: len(self.pool))
@@ -132,6 +148,11 @@ class Node:
             )
         if is_in_memory(config.database_url):
             raise ValueError("an in-memory database cannot be shared with an enclave process")
+        if config.enclave_dir is None:
+            raise ValueError(
+                "an enclave process keeps its keys in an enclave directory (the state it seals "
+                "must stay readable when it restarts): set enclave_dir"
+            )
         launch = EnclaveLaunch(
             config.database_url,
             self.params,
@@ -174,7 +195,11 @@ class Node:
             )
             self.store.append_block(
                 genesis,
-                settings={"chain_id": str(self.params.chain_id), "genesis_hash": genesis.hash.hex()},
+                settings={
+                    "chain_id": str(self.params.chain_id),
+                    "genesis_hash": genesis.hash.hex(),
+                    STATE_SEALING_SETTING: STATE_SEALING_FORMAT,
+                },
             )
             self.enclave.committed(genesis)
             return
@@ -184,6 +209,12 @@ class Node:
                 f"the database holds chain {stored_chain_id}, not {self.params.chain_id}: "
                 "pass the same --chain-id, or use another --data-dir"
             )
+        if settings.get(STATE_SEALING_SETTING) != STATE_SEALING_FORMAT:
+            raise LedgerUnreadable(OLDER_LEDGER)
+        try:
+            self.enclave.network_config()  # reads the head's state: the enclave unseals it
+        except (SealedStateUnreadable, EnclaveFailure) as unreadable:
+            raise LedgerUnreadable(str(unreadable)) from unreadable
 
     def _load_head(self) -> StoredBlock:
         head = self.store.head()
@@ -202,7 +233,18 @@ class Node:
             return node_limit
         return min(node_limit, self.network_config.max_request_bytes)
 
+    def _remember_audience(self, tx_hash: bytes, audience: frozenset[Address]) -> None:
+        if len(self._pending_audiences) >= self.config.pool_size:  # drop those no longer waiting
+            self._pending_audiences = {
+                known: who
+                for known, who in self._pending_audiences.items()
+                if self.pool.get(known) is not None
+            }
+        self._pending_audiences[tx_hash] = audience
+
     def _on_block(self, block: BlockRecord) -> None:
+        for tx in block.transactions:
+            self._pending_audiences.pop(tx.hash, None)
         self._follow_network_config()
         self._head = StoredBlock(
             number=block.number,
@@ -213,7 +255,13 @@ class Node:
             transaction_count=len(block.transactions),
         )
         self.filters.on_block(block.hash)
-        self.pubsub.on_block(block)
+        self.pubsub.on_block(
+            block,
+            lambda token: [
+                opened.record
+                for opened in self.enclave.confidential_transactions(block.number, block.number, token)
+            ],
+        )
         self.metrics.observe_block(len(block.transactions))
         log.info("block %d %s: %d transactions", block.number, block.hash.hex(), len(block.transactions))
 
@@ -334,6 +382,36 @@ class Node:
         free = self.network_config is not None and self.network_config.free_gas
         return 0 if free else DEFAULT_PRIORITY_FEE
 
+    # -- confidential reads (the enclave opens what the caller may see) ------------------
+
+    def confidential_transaction(self, tx_hash: bytes) -> Opened | None:
+        """The stored confidential transaction `tx_hash`, opened, if the caller may see it."""
+        if self.store.sealed_transaction(tx_hash) is None:
+            return None
+        return self.enclave.confidential_transaction(Hash32(tx_hash), current_token())
+
+    def confidential_transactions(self, first: int, last: int, logs: LogQuery | None = None) -> list[Opened]:
+        """The confidential transactions of blocks `first`..`last` the caller may see, opened
+        (with `logs`: only those with a log it matches). Anonymous callers see none."""
+        token = current_token()
+        if token is None or not self.store.has_sealed_transactions(first, last):
+            return []
+        return self.enclave.confidential_transactions(first, last, token, logs)
+
+    def _viewer_or_none(self, token: str | None) -> Address | None:
+        """Who `token` names; None if it names no one any more (expired)."""
+        try:
+            return self.enclave.viewer(token)
+        except ConclaveError:
+            return None
+
+    def may_see_pending(self, tx_hash: bytes) -> bool:
+        """Whether the caller may see the waiting transaction `tx_hash`."""
+        audience = self._pending_audiences.get(tx_hash)
+        if audience is None:
+            return True
+        return may_see_pending(self._viewer_or_none(current_token()), audience)
+
     def pending_nonce(self, address: Address) -> int:
         return self.pool.next_nonce(address, self.enclave.account_nonce(address))
 
@@ -362,12 +440,20 @@ class Node:
         nonce = self.pending_nonce(self.enclave.node_keys().address)
         return self.send_raw_transaction(self.enclave.relay_governance(calldata, nonce))
 
-    def send_raw_transaction(self, raw: bytes) -> bytes:
-        """Admit a signed transaction into the pool; return its hash."""
-        admitted = self.enclave.admit(raw)
+    def send_raw_transaction(self, raw: bytes, private_for: Sequence[Address] | None = None) -> bytes:
+        """Admit a signed transaction into the pool, as confidential to `private_for` if
+        given (the caller must be signed in as its sender); return its hash."""
+        admitted = self.enclave.admit(raw, private_for, current_token())
         decoded = admitted.transaction
         self.pool.add(decoded, admitted.account_nonce, admitted.balance)
-        self.filters.on_pending(decoded.hash)
-        self.pubsub.on_pending(decoded)
+        audience = admitted.audience
+        if audience is None:
+            self.filters.on_pending(decoded.hash)
+            self.pubsub.on_pending(decoded)
+        else:  # shown to its audience only, and never to pending-transaction filters
+            self._remember_audience(decoded.hash, audience)
+            self.pubsub.on_pending(
+                decoded, lambda token: may_see_pending(self._viewer_or_none(token), audience)
+            )
         self.ordering.notify()
         return decoded.hash

@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evm_runtime.chain import decode_header
+from evm_runtime.exceptions import ConclaveError
 from evm_runtime.transactions import DecodedTransaction
-from ledger.store import BlockRecord, StoredLog
+from evm_runtime.types import ExecutedTransaction, LogRecord
+from ledger.store import BlockRecord, StoredLog, log_matches
 
 from .params import LogFilter
 from .views import header_view, log_view, pending_view
@@ -40,18 +42,6 @@ BODY_FIELDS = ("size", "uncles", "withdrawals")
 Json = Any
 
 
-def log_matches(criteria: LogFilter, address: bytes, topics: tuple[bytes, ...]) -> bool:
-    """Whether a log passes a filter's address set and topic positions (None: any topic)."""
-    if criteria.addresses and address not in criteria.addresses:
-        return False
-    for position, accepted in enumerate(criteria.topics):
-        if accepted is None:
-            continue
-        if position >= len(topics) or topics[position] not in accepted:
-            return False
-    return True
-
-
 @dataclass(frozen=True, slots=True)
 class Subscription:
     id: str
@@ -67,6 +57,8 @@ class Subscriber:
     max_queued: int = DEFAULT_MAX_QUEUED
     max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES
     max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS
+    token: str | None = None
+    """The connection's login token: what it is shown of confidential data follows it."""
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     queued_bytes: int = 0
     queue: asyncio.Queue[str] = field(init=False)
@@ -103,6 +95,20 @@ class Subscriber:
     def sent(self, text: str) -> None:
         """`text`, taken from the queue, has been written to the connection."""
         self.queued_bytes -= len(text)
+
+
+def _stored_log(block: BlockRecord, executed: ExecutedTransaction, entry: LogRecord) -> StoredLog:
+    return StoredLog(
+        block_number=block.number,
+        block_hash=block.hash,
+        block_timestamp=block.timestamp,
+        log_index=entry.log_index,
+        transaction_hash=executed.hash,
+        transaction_index=executed.index,
+        address=entry.address,
+        topics=entry.topics,
+        data=entry.data,
+    )
 
 
 def _notification(subscription: Subscription, encoded_result: str) -> str:
@@ -157,8 +163,11 @@ class SubscriptionHub:
                 if subscription.kind == kind:
                     yield subscriber, subscription
 
-    def on_block(self, block: BlockRecord) -> None:
-        """Tell newHeads and logs subscribers about a committed block."""
+    def on_block(
+        self, block: BlockRecord, opened: Callable[[str | None], list[ExecutedTransaction]] | None = None
+    ) -> None:
+        """Tell newHeads and logs subscribers about a committed block; `opened` gives the
+        block's confidential transactions a token may see."""
         heads = list(self._interested(NEW_HEADS))
         log_subscriptions = list(self._interested(LOGS))
         if heads:
@@ -173,6 +182,9 @@ class SubscriptionHub:
                 subscriber.send_text(_notification(subscription, view))
         if not log_subscriptions:
             return
+        if opened is not None and any(tx.sealed is not None for tx in block.transactions):
+            self._logs_with_confidential(block, log_subscriptions, opened)
+            return
         for executed in block.transactions:
             for entry in executed.logs:
                 matching = [
@@ -183,28 +195,47 @@ class SubscriptionHub:
                 ]
                 if not matching:
                     continue
-                view = _encode(
-                    log_view(
-                        StoredLog(
-                            block_number=block.number,
-                            block_hash=block.hash,
-                            block_timestamp=block.timestamp,
-                            log_index=entry.log_index,
-                            transaction_hash=executed.hash,
-                            transaction_index=executed.index,
-                            address=entry.address,
-                            topics=entry.topics,
-                            data=entry.data,
-                        )
-                    )
-                )
+                view = _encode(log_view(_stored_log(block, executed, entry)))
                 for subscriber, subscription in matching:
                     subscriber.send_text(_notification(subscription, view))
 
-    def on_pending(self, decoded: DecodedTransaction) -> None:
-        """Tell newPendingTransactions subscribers about an admitted transaction."""
+    def _logs_with_confidential(
+        self,
+        block: BlockRecord,
+        log_subscriptions: list[tuple[Subscriber, Subscription]],
+        opened: Callable[[str | None], list[ExecutedTransaction]],
+    ) -> None:
+        """Each subscriber gets the block's public logs and those of the confidential
+        transactions its token may see, in log order."""
+        public = [(executed, entry) for executed in block.transactions for entry in executed.logs]
+        visible: dict[str | None, list[tuple[ExecutedTransaction, LogRecord]]] = {}
+        for subscriber, subscription in log_subscriptions:
+            token = subscriber.token
+            if token not in visible:
+                try:
+                    records = opened(token) if token is not None else []
+                except ConclaveError:  # an expired token sees public logs only
+                    records = []
+                visible[token] = sorted(
+                    public + [(record, entry) for record in records for entry in record.logs],
+                    key=lambda pair: pair[1].log_index,
+                )
+            for executed, entry in visible[token]:
+                if subscription.criteria is None or log_matches(
+                    subscription.criteria, entry.address, entry.topics
+                ):
+                    view = log_view(_stored_log(block, executed, entry))
+                    subscriber.send_text(_notification(subscription, _encode(view)))
+
+    def on_pending(
+        self, decoded: DecodedTransaction, may_see: Callable[[str | None], bool] | None = None
+    ) -> None:
+        """Tell newPendingTransactions subscribers about an admitted transaction (only those
+        whose token `may_see` it, if it is confidential)."""
         full: str | None = None
         for subscriber, subscription in self._interested(NEW_PENDING):
+            if may_see is not None and not may_see(subscriber.token):
+                continue
             if subscription.full_transactions:
                 if full is None:
                     full = _encode(pending_view(decoded))

@@ -16,7 +16,8 @@ from evm_runtime.transactions import (
     effective_gas_price,
     transaction_type,
 )
-from ledger.store import StoredLog, StoredReceipt
+from evm_runtime.types import ExecutedTransaction
+from ledger.store import StoredBlock, StoredLog, StoredReceipt, StoredTransaction
 
 from .hexcodec import address, data, quantity
 
@@ -176,6 +177,51 @@ def receipt_bloom(encoded: bytes) -> bytes:
     """The logs bloom inside an encoded (possibly typed) receipt."""
     payload = encoded[1:] if encoded[0] < 0xC0 else encoded
     return rlp.decode(payload)[2]
+
+
+def opened_parts(
+    record: ExecutedTransaction, block: StoredBlock
+) -> tuple[StoredTransaction, StoredReceipt, list[StoredLog]]:
+    """An opened confidential transaction as the stored rows a public one has."""
+    transaction = StoredTransaction(
+        hash=record.hash,
+        block_number=block.number,
+        block_hash=block.hash,
+        transaction_index=record.index,
+        sender=record.sender,
+        raw=record.raw,
+    )
+    receipt = StoredReceipt(
+        transaction_hash=record.hash,
+        block_number=block.number,
+        block_hash=block.hash,
+        transaction_index=record.index,
+        sender=record.sender,
+        recipient=record.to,
+        tx_type=record.tx_type,
+        status=record.status,
+        gas_used=record.gas_used,
+        cumulative_gas_used=record.cumulative_gas_used,
+        effective_gas_price=record.effective_gas_price,
+        contract_address=record.contract_address,
+        first_log_index=record.logs[0].log_index if record.logs else 0,
+        encoded=record.receipt_rlp,
+    )
+    logs = [
+        StoredLog(
+            block_number=block.number,
+            block_hash=block.hash,
+            block_timestamp=block.timestamp,
+            log_index=log.log_index,
+            transaction_hash=record.hash,
+            transaction_index=record.index,
+            address=log.address,
+            topics=log.topics,
+            data=log.data,
+        )
+        for log in record.logs
+    ]
+    return transaction, receipt, logs
 
 
 def pending_view(decoded: DecodedTransaction) -> Json:

@@ -1,5 +1,10 @@
 """JSON-RPC over WebSocket on the HTTP port (`/` and `/ws`): every method, and subscriptions.
 
+A connection is served as the holder of the login token it opened with (`/rpc/<token>`,
+`/ws/<token>` or `Authorization: Bearer`, checked by `gateway.app`): each of its messages
+is answered with that token as `gateway.caller.current_token()`, and its `Subscriber`
+keeps it for the notifications pushed later.
+
 Requests and batches are answered as over HTTP (`gateway.jsonrpc`), in order, through the
 connection's bounded queue, which notifications share (`gateway.pubsub`). A connection
 that cannot keep up, so that its queue fills, is closed with code 1013 and a reason; the
@@ -16,6 +21,7 @@ from typing import Any
 from fastapi import WebSocket
 
 from . import params as p
+from .caller import acting_as
 from .errors import INVALID_PARAMS, INVALID_REQUEST, LIMIT_EXCEEDED, PARSE_ERROR, RpcError
 from .jsonrpc import Admission, Limits, answer_payload, handle_request, parse_json
 from .node import Node
@@ -110,15 +116,18 @@ async def _read(
         if message["type"] == "websocket.disconnect":
             return
         text = message.get("text") if message.get("text") is not None else message.get("bytes", b"")
-        answer = answer_message(node, subscriber, text, limits, admit)
+        with acting_as(subscriber.token):
+            answer = answer_message(node, subscriber, text, limits, admit)
         if answer is not None:
             subscriber.send(answer)
 
 
-async def serve_websocket(websocket: WebSocket, node: Node, limits: Limits, admit: Admission | None) -> None:
-    """Serve one connection until the client leaves or falls too far behind."""
+async def serve_websocket(
+    websocket: WebSocket, node: Node, limits: Limits, admit: Admission | None, token: str | None = None
+) -> None:
+    """Serve one connection, as the holder of `token`, until the client leaves or falls too far behind."""
     await websocket.accept()
-    subscriber = Subscriber()
+    subscriber = Subscriber(token=token)
     node.pubsub.connect(subscriber)
     writer = asyncio.create_task(_write(websocket, subscriber))
     reader = asyncio.create_task(_read(websocket, node, subscriber, limits, admit))

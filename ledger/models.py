@@ -1,5 +1,9 @@
 """The SQL schema of a node's ledger (SQLAlchemy 2 declarative models).
 
+Public transactions, receipts and logs have tables of their own, indexed for queries; a
+confidential transaction is one row of `sealed_transactions` and nothing else, so nothing
+of it is in the public tables.
+
 Hashes, addresses and other byte strings are stored as raw bytes. Amounts that can
 exceed 64 bits (gas prices) are stored as decimal strings. Log topics have a column each
 so that `eth_getLogs` filters by index. State trie nodes are content-addressed: a row is
@@ -84,6 +88,22 @@ class Log(Base):
         Index("ix_logs_topic1_block", "topic1", "block_number"),
         Index("ix_logs_topic2_block", "topic2", "block_number"),
         Index("ix_logs_topic3_block", "topic3", "block_number"),
+    )
+
+
+class SealedTransaction(Base):
+    """A confidential transaction: its hash and place in the clear (so it can be found),
+    everything else (payload, receipt, logs, parties) sealed by the enclave."""
+
+    __tablename__ = "sealed_transactions"
+
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger, ForeignKey("blocks.number"))
+    transaction_index: Mapped[int] = mapped_column(Integer)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        Index("ix_sealed_transactions_block_position", "block_number", "transaction_index", unique=True),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import Engine, and_, bindparam, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from evm_runtime.types import Address, ExecutedTransaction, Hash32
 
-from .models import Block, ChainSetting, Log, Receipt, StateNode, Transaction
+from .models import Block, ChainSetting, Log, Receipt, SealedTransaction, StateNode, Transaction
 
 MAX_ANCESTORS = 256
 
@@ -86,6 +87,16 @@ class StoredReceipt:
 
 
 @dataclass(frozen=True, slots=True)
+class SealedRow:
+    """A confidential transaction as stored: where it is, and the rest sealed."""
+
+    hash: Hash32
+    block_number: int
+    transaction_index: int
+    sealed: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class LogQuery:
     """A log filter: an inclusive block range, addresses (any of) and topic positions.
 
@@ -96,6 +107,24 @@ class LogQuery:
     to_block: int
     addresses: tuple[bytes, ...] = ()
     topics: tuple[tuple[bytes, ...] | None, ...] = ()
+
+
+class LogCriteria(Protocol):
+    addresses: tuple[bytes, ...]
+    topics: tuple[tuple[bytes, ...] | None, ...]
+
+
+def log_matches(criteria: LogCriteria, address: bytes, topics: tuple[bytes, ...]) -> bool:
+    """Whether a log passes a filter's address set and topic positions (None: any topic),
+    as `LedgerStore.logs` selects them."""
+    if criteria.addresses and address not in criteria.addresses:
+        return False
+    for position, accepted in enumerate(criteria.topics):
+        if accepted is None:
+            continue
+        if position >= len(topics) or topics[position] not in accepted:
+            return False
+    return True
 
 
 class LedgerStore:
@@ -143,7 +172,22 @@ class LedgerStore:
                     self._insert_ignore(StateNode.__table__),
                     [{"key": k, "value": v} for k, v in block.state_writes.items()],
                 )
-            if not block.transactions:
+            sealed = [tx for tx in block.transactions if tx.sealed is not None]
+            if sealed:
+                conn.execute(
+                    SealedTransaction.__table__.insert(),
+                    [
+                        {
+                            "hash": tx.hash,
+                            "block_number": block.number,
+                            "transaction_index": tx.index,
+                            "sealed": tx.sealed,
+                        }
+                        for tx in sealed
+                    ],
+                )
+            public = [tx for tx in block.transactions if tx.sealed is None]
+            if not public:
                 return
             conn.execute(
                 Transaction.__table__.insert(),
@@ -157,7 +201,7 @@ class LedgerStore:
                         "nonce": tx.nonce,
                         "raw": tx.raw,
                     }
-                    for tx in block.transactions
+                    for tx in public
                 ],
             )
             conn.execute(
@@ -176,7 +220,7 @@ class LedgerStore:
                         "first_log_index": tx.logs[0].log_index if tx.logs else 0,
                         "encoded": tx.receipt_rlp,
                     }
-                    for tx in block.transactions
+                    for tx in public
                 ],
             )
             logs = [
@@ -189,7 +233,7 @@ class LedgerStore:
                     **{f"topic{i}": (log.topics[i] if i < len(log.topics) else None) for i in range(4)},
                     "data": log.data,
                 }
-                for tx in block.transactions
+                for tx in public
                 for log in tx.logs
             ]
             if logs:
@@ -311,6 +355,34 @@ class LedgerStore:
                 select(func.count()).select_from(Transaction).where(Transaction.sender == sender)
             ).scalar_one()
 
+    # -- confidential transactions (sealed; only the enclave opens them) ----------------
+
+    def sealed_transaction(self, tx_hash: bytes) -> SealedRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(_sealed_columns().where(SealedTransaction.hash == tx_hash)).first()
+        return None if row is None else SealedRow(*row)
+
+    def sealed_transactions(self, first: int, last: int) -> list[SealedRow]:
+        """The sealed transactions of blocks `first`..`last`, in chain order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                _sealed_columns()
+                .where(SealedTransaction.block_number.between(first, last))
+                .order_by(SealedTransaction.block_number, SealedTransaction.transaction_index)
+            ).all()
+        return [SealedRow(*row) for row in rows]
+
+    def has_sealed_transactions(self, first: int, last: int) -> bool:
+        with self.engine.connect() as conn:
+            return (
+                conn.execute(
+                    select(SealedTransaction.hash)
+                    .where(SealedTransaction.block_number.between(first, last))
+                    .limit(1)
+                ).first()
+                is not None
+            )
+
     def receipt_encodings(self, number: int) -> list[bytes]:
         """The EIP-2718 encodings of a block's receipts, in transaction order."""
         with self.engine.connect() as conn:
@@ -327,7 +399,7 @@ class LedgerStore:
         State nodes stay: they are content-addressed, and shared with the blocks that remain.
         """
         with self.engine.begin() as conn:
-            for model in (Log, Receipt, Transaction):
+            for model in (Log, Receipt, Transaction, SealedTransaction):
                 conn.execute(model.__table__.delete().where(model.block_number > number))
             return conn.execute(Block.__table__.delete().where(Block.number > number)).rowcount or 0
 
@@ -347,6 +419,15 @@ class LedgerStore:
             if len(rows) < page:
                 return
             after = bytes(rows[-1][0])
+
+
+def _sealed_columns():  # type: ignore[no-untyped-def]
+    return select(
+        SealedTransaction.hash,
+        SealedTransaction.block_number,
+        SealedTransaction.transaction_index,
+        SealedTransaction.sealed,
+    )
 
 
 def _block_columns():  # type: ignore[no-untyped-def]

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Compiles the project's Solidity sources with solc-js (from node_modules) and
 // writes one JSON artefact per contract to <root>/build/<ContractName>.json,
-// where <root> is examples/contracts or tests/contracts.
+// where <root> is examples/contracts, examples/purchase_orders or tests/contracts.
 //
 //   node scripts/compile-contracts.mjs           # (re)write the artefacts
 //   node scripts/compile-contracts.mjs --check   # compile in memory, compare, exit 1 on any difference
@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const NODE_MODULES = path.join(REPO_ROOT, "node_modules");
 // Each root gets its own build/ folder; sources may sit in sub-folders of a root.
-const SOURCE_ROOTS = ["examples/contracts", "tests/contracts"];
+const SOURCE_ROOTS = ["examples/contracts", "examples/purchase_orders", "tests/contracts"];
 const BUILD_DIR_NAME = "build";
 
 // The settings every artefact is built with (recorded in each artefact).

@@ -3,6 +3,7 @@
 from . import (
     blocks,
     chain_info,
+    confidential,
     debug_trace,
     dev_chain,
     discover,
@@ -23,6 +24,7 @@ __all__ = [
     "Param",
     "blocks",
     "chain_info",
+    "confidential",
     "debug_trace",
     "dev_chain",
     "discover",

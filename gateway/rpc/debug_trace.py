@@ -23,6 +23,7 @@ from evm_runtime.tracing import (
 from evm_runtime.types import Hash32
 
 from .. import params as p
+from ..caller import current_token
 from ..hexcodec import address, data, quantity
 from ..node import Node
 from .registry import BLOCK, Param, rpc
@@ -153,7 +154,7 @@ def trace_result(trace: TransactionTrace) -> dict[str, Any]:
 
 
 def _block_traces(node: Node, block_number: int, options: TraceOptions) -> list[dict[str, Any]]:
-    traces = node.enclave.trace_block(block_number, options)
+    traces = node.enclave.trace_block(block_number, options, None, current_token())
     return [{"txHash": data(trace.tx_hash or b""), "result": trace_result(trace)} for trace in traces]
 
 
@@ -163,9 +164,10 @@ def _block_traces(node: Node, block_number: int, options: TraceOptions) -> list[
 @rpc("debug_traceTransaction", Param("hash", p.hash32), CONFIG)
 def debug_trace_transaction(node: Node, tx_hash: bytes, options: TraceOptions) -> dict[str, Any]:
     stored = node.store.transaction(tx_hash)
-    if stored is None:
+    found = stored if stored is not None else node.confidential_transaction(tx_hash)
+    if found is None:
         raise NotFound(f"transaction 0x{tx_hash.hex()} not found (a waiting transaction has no trace yet)")
-    (trace,) = node.enclave.trace_block(stored.block_number, options, Hash32(tx_hash))
+    (trace,) = node.enclave.trace_block(found.block_number, options, Hash32(tx_hash), current_token())
     return trace_result(trace)
 
 
@@ -174,7 +176,9 @@ def debug_trace_call(
     node: Node, call: p.CallObject, ref: p.BlockRef, options: TraceOptions
 ) -> dict[str, Any]:
     check_call_gas(node, call)
-    trace = node.enclave.trace_call(call_request(node, call), node.block_number_of(ref), options)
+    trace = node.enclave.trace_call(
+        call_request(node, call), node.block_number_of(ref), options, current_token()
+    )
     return trace_result(trace)
 
 

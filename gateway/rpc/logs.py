@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from evm_runtime.exceptions import InvalidRequest
-from ledger.store import LogQuery
+from ledger.store import LogQuery, StoredBlock, log_matches
 
 from .. import params as p
 from ..errors import LIMIT_EXCEEDED, RpcError
 from ..filters import FilterKind, next_log_window
 from ..hexcodec import data, quantity
 from ..node import Node
-from ..views import log_view
+from ..views import log_view, opened_parts
 from .registry import LATEST, Param, rpc
 
 # -- logs -----------------------------------------------------------------------------
@@ -41,6 +41,18 @@ def _matching_logs(node: Node, log_filter: p.LogFilter, first: int, last: int) -
         )
     query = LogQuery(first, last, log_filter.addresses, log_filter.topics)
     found = node.store.logs(query, limits.max_log_results)
+    confidential = node.confidential_transactions(first, last, query)
+    if confidential:
+        blocks: dict[int, StoredBlock] = {}
+        for opened in confidential:
+            number = opened.block_number
+            block = blocks.get(number) or blocks.setdefault(number, node.block(p.BlockRef(number=number)))
+            found += [
+                entry
+                for entry in opened_parts(opened.record, block)[2]
+                if log_matches(log_filter, entry.address, entry.topics)
+            ]
+        found.sort(key=lambda entry: (entry.block_number, entry.log_index))
     if len(found) > limits.max_log_results:
         raise RpcError(
             LIMIT_EXCEEDED,

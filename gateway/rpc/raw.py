@@ -15,6 +15,8 @@ from .. import params as p
 from ..hexcodec import data
 from ..node import Node
 from ..views import block_encoding
+from .blocks import block_contents
+from .blocks import block_receipts as _receipts
 from .registry import Param, rpc
 
 BLOCK = Param("block", p.block_number_or_tag)
@@ -27,24 +29,30 @@ def debug_get_raw_header(node: Node, ref: p.BlockRef) -> str:
 
 @rpc("debug_getRawBlock", BLOCK)
 def debug_get_raw_block(node: Node, ref: p.BlockRef) -> str:
+    """Confidential transactions the caller may not see are left out."""
     block = node.block(ref)
-    raws = (
-        [tx.raw for tx in node.store.transactions_of_block(block.number)] if block.transaction_count else []
-    )
-    return data(block_encoding(block.header, raws))
+    return data(block_encoding(block.header, [tx.raw for tx, _, _ in block_contents(node, block)]))
 
 
 @rpc("debug_getRawTransaction", Param("hash", p.hash32))
 def debug_get_raw_transaction(node: Node, tx_hash: bytes) -> str:
     stored = node.store.transaction(tx_hash)
-    if stored is None:
+    if stored is not None:
+        return data(stored.raw)
+    opened = node.confidential_transaction(tx_hash)
+    if opened is None:
         raise NotFound(f"transaction 0x{tx_hash.hex()} not found")
-    return data(stored.raw)
+    return data(opened.record.raw)
 
 
 @rpc("debug_getRawReceipts", BLOCK)
 def debug_get_raw_receipts(node: Node, ref: p.BlockRef) -> list[str]:
-    return [data(encoded) for encoded in node.store.receipt_encodings(node.block(ref).number)]
+    """Receipts of confidential transactions the caller may not see are left out."""
+    block = node.block(ref)
+    public = node.store.receipt_encodings(block.number)
+    if len(public) == block.transaction_count:
+        return [data(encoded) for encoded in public]
+    return [data(receipt.encoded) for _, receipt, _ in _receipts(node, block)]
 
 
 @rpc("debug_getBadBlocks")

@@ -27,6 +27,7 @@ from evm_runtime.simulation import (
 from evm_runtime.types import ZERO_ADDRESS
 
 from .. import params as p
+from ..caller import current_token
 from ..errors import EXECUTION_REVERTED, VM_EXECUTION_ERROR, to_simulation_error
 from ..hexcodec import address, data, quantity
 from ..node import Node
@@ -212,7 +213,7 @@ def _block_view(block: SimulatedBlock, full_transactions: bool) -> dict[str, Any
 @rpc("eth_simulateV1", Param("payload", simulation_payload), BLOCK)
 def eth_simulate_v1(node: Node, payload: Payload, ref: p.BlockRef) -> list[dict[str, Any]]:
     try:
-        blocks = node.enclave.simulate(payload.request, node.block_number_of(ref))
+        blocks = node.enclave.simulate(payload.request, node.block_number_of(ref), current_token())
     except ConclaveError as error:
         raise to_simulation_error(error) from None
     return [_block_view(block, payload.full_transactions) for block in blocks]

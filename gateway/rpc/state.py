@@ -11,6 +11,7 @@ from evm_runtime.transactions import CallRequest
 from evm_runtime.types import ZERO_ADDRESS, Address
 
 from .. import params as p
+from ..caller import current_token
 from ..hexcodec import address, data, quantity
 from ..node import Node
 from .registry import BLOCK, Param, rpc
@@ -20,17 +21,17 @@ from .registry import BLOCK, Param, rpc
 
 @rpc("eth_getBalance", Param("address", p.address), BLOCK)
 def eth_get_balance(node: Node, account: bytes, ref: p.BlockRef) -> str:
-    return quantity(node.enclave.balance(account, node.block_number_of(ref)))
+    return quantity(node.enclave.balance(account, node.block_number_of(ref), current_token()))
 
 
 @rpc("eth_getCode", Param("address", p.address), BLOCK)
 def eth_get_code(node: Node, account: bytes, ref: p.BlockRef) -> str:
-    return data(node.enclave.code(account, node.block_number_of(ref)))
+    return data(node.enclave.code(account, node.block_number_of(ref), current_token()))
 
 
 @rpc("eth_getStorageAt", Param("address", p.address), Param("slot", p.storage_slot), BLOCK)
 def eth_get_storage_at(node: Node, account: bytes, slot: int, ref: p.BlockRef) -> str:
-    return data(node.enclave.storage_at(account, slot, node.block_number_of(ref)))
+    return data(node.enclave.storage_at(account, slot, node.block_number_of(ref), current_token()))
 
 
 def _slots(value: Any) -> list[int]:
@@ -51,13 +52,13 @@ def _storage_requests(value: Any) -> dict[Address, list[int]]:
 def eth_get_storage_values(
     node: Node, requests: dict[Address, list[int]], ref: p.BlockRef
 ) -> dict[str, list[str]]:
-    values = node.enclave.storage_values(requests, node.block_number_of(ref))
+    values = node.enclave.storage_values(requests, node.block_number_of(ref), current_token())
     return {address(account): [data(value) for value in slots] for account, slots in values.items()}
 
 
 @rpc("eth_getProof", Param("address", p.address), Param("storageKeys", _slots), BLOCK)
 def eth_get_proof(node: Node, account: bytes, slots: list[int], ref: p.BlockRef) -> dict[str, Any]:
-    proof = node.enclave.prove_account(Address(account), slots, node.block_number_of(ref))
+    proof = node.enclave.prove_account(Address(account), slots, node.block_number_of(ref), current_token())
     return {
         "address": address(proof.address),
         "accountProof": [data(item) for item in proof.proof],
@@ -80,7 +81,7 @@ def eth_get_proof(node: Node, account: bytes, slots: list[int], ref: p.BlockRef)
 def eth_get_transaction_count(node: Node, account: bytes, ref: p.BlockRef) -> str:
     if ref.tag == "pending":
         return quantity(node.pending_nonce(account))
-    return quantity(node.enclave.nonce(account, node.block_number_of(ref)))
+    return quantity(node.enclave.nonce(account, node.block_number_of(ref), current_token()))
 
 
 def call_request(node: Node, call: p.CallObject) -> CallRequest:
@@ -111,13 +112,17 @@ OVERRIDES = Param("stateOverrides", p.state_overrides, required=False, default=N
 @rpc("eth_call", Param("transaction", p.call_object), BLOCK, OVERRIDES)
 def eth_call(node: Node, call: p.CallObject, ref: p.BlockRef, overrides: StateOverrides) -> str:
     check_call_gas(node, call)
-    return data(node.enclave.call(call_request(node, call), node.block_number_of(ref), overrides))
+    return data(
+        node.enclave.call(call_request(node, call), node.block_number_of(ref), overrides, current_token())
+    )
 
 
 @rpc("eth_createAccessList", Param("transaction", p.call_object), BLOCK)
 def eth_create_access_list(node: Node, call: p.CallObject, ref: p.BlockRef) -> dict[str, Any]:
     check_call_gas(node, call)
-    outcome = node.enclave.create_access_list(call_request(node, call), node.block_number_of(ref))
+    outcome = node.enclave.create_access_list(
+        call_request(node, call), node.block_number_of(ref), current_token()
+    )
     result: dict[str, Any] = {
         "accessList": [
             {"address": address(account), "storageKeys": [data(slot.to_bytes(32, "big")) for slot in slots]}
@@ -134,4 +139,6 @@ def eth_create_access_list(node: Node, call: p.CallObject, ref: p.BlockRef) -> d
 def eth_estimate_gas(node: Node, call: p.CallObject, ref: p.BlockRef, overrides: StateOverrides) -> str:
     check_call_gas(node, call)
     block_number = node.block_number_of(ref)
-    return quantity(node.enclave.estimate_gas(call_request(node, call), block_number, overrides))
+    return quantity(
+        node.enclave.estimate_gas(call_request(node, call), block_number, overrides, current_token())
+    )

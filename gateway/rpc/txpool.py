@@ -22,9 +22,17 @@ PoolGroup = dict[Address, dict[int, DecodedTransaction]]
 
 
 def _pool_groups(node: Node) -> tuple[PoolGroup, PoolGroup]:
+    """The waiting transactions the caller may see (confidential ones: their audience)."""
     senders = node.pool.senders()
     nonces = dict(zip(senders, node.enclave.account_nonces(senders), strict=True))
-    return node.pool.by_readiness(nonces.__getitem__)
+    return tuple(  # type: ignore[return-value]
+        {
+            sender: visible
+            for sender, by_nonce in group.items()
+            if (visible := {n: tx for n, tx in by_nonce.items() if node.may_see_pending(tx.hash)})
+        }
+        for group in node.pool.by_readiness(nonces.__getitem__)
+    )
 
 
 def _summary(decoded: DecodedTransaction) -> str:

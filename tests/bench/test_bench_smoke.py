@@ -1,4 +1,4 @@
-"""The read benchmarks run end to end with tiny sizes and report every figure.
+"""The read benchmarks and `bench.confidential` run end to end with tiny sizes and report every figure.
 
 Speed is not asserted here (benchmarks print it); these keep the benchmarks from rotting.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import eth_call_throughput, get_logs
+from bench import confidential, eth_call_throughput, get_logs
 
 LATENCY_KEYS = {"p50", "p90", "p99", "max"}
 
@@ -95,3 +95,54 @@ def test_get_logs_pages_and_reports_every_query_and_tier(
     )
     assert result["profile"]["self_time_by_package"]
     assert "all logs, in pages" in get_logs.report_table(result)
+
+
+def test_confidential_reports_both_kinds_of_writes_and_reads(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_json(
+        confidential.main,
+        ["--writes", "12", "--senders", "3", "--rounds", "2", "--reads", "4", "--log-queries", "2"],
+        capsys,
+    )
+
+    assert [(b["kind"], b["transactions"]) for b in result["batches"]] == [
+        ("public", 6),
+        ("confidential", 6),
+        ("confidential", 6),
+        ("public", 6),
+    ]
+    for kind in ("public", "confidential"):
+        figures = result["by_kind"][kind]
+        assert figures["transactions"] == 12
+        assert figures["tps"] > 0
+        assert figures["gas_used_per_tx"] > 0
+        assert result["stored"][kind]["transactions"] == 12
+        assert result["stored"][kind]["bytes_per_tx"] > 0
+    assert result["write_ratio"] > 0
+    assert set(result["receipts"]) == {"public", "public, signed in", "confidential, party"}
+    assert result["logs"]["batch"]["logs_per_query"] == 6
+    assert result["logs"]["all"]["logs_per_query"] == 12
+    assert set(result["logs"]["all"]["reads"]) == {
+        "public",
+        "public, signed in",
+        "confidential, party",
+        "confidential, outsider",
+    }
+    for figures in [
+        *result["receipts"].values(),
+        *result["logs"]["batch"]["reads"].values(),
+        *result["logs"]["all"]["reads"].values(),
+    ]:
+        assert figures["calls"] > 0
+        assert set(figures["latency_ms"]) == LATENCY_KEYS
+    assert set(result["read_ratios"]) == {
+        "receipt",
+        "receipt_vs_signed_in",
+        "logs_batch",
+        "logs_batch_vs_signed_in",
+        "logs_all",
+        "logs_all_vs_signed_in",
+    }
+    for when in ("after_writes", "after_reads"):
+        assert result["node_peak_rss_bytes"][when] > 0
+        assert result["enclave_peak_rss_bytes"][when] > 0  # the enclave runs in its own process
+    assert "eth_getLogs, one batch's blocks" in confidential.report_table(result)

@@ -19,6 +19,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -142,9 +143,11 @@ def _seed(request: pytest.FixtureRequest, kills: int, long_kills: int) -> tuple[
     return random.Random(seed), count
 
 
-def _verify_offline(database_url: str, seen: int) -> None:
+def _verify_offline(database_url: str, data_dir: Path, seen: int) -> None:
     verified = subprocess.run(
-        conclave_command("ledger", "verify", "--database-url", database_url, "--json"),
+        conclave_command(
+            "ledger", "verify", "--database-url", database_url, "--data-dir", str(data_dir), "--json"
+        ),
         capture_output=True,
         text=True,
         timeout=600,
@@ -168,18 +171,23 @@ def _stop_load(sender: threading.Thread, stop: threading.Event) -> None:
     assert not sender.is_alive(), "the load thread did not stop"
 
 
-def _loaded_node(database_url: str) -> tuple[DevNode, Load]:
-    node = start_dev_node("--database-url", database_url)
+def _start(database_url: str, data_dir: Path) -> DevNode:
+    """A dev node on `database_url`, its enclave's keys (which seal the state) in `data_dir`."""
+    return start_dev_node("--database-url", database_url, "--data-dir", str(data_dir))
+
+
+def _loaded_node(database_url: str, data_dir: Path) -> tuple[DevNode, Load]:
+    node = _start(database_url, data_dir)
     load = Load([Account.from_key(a.key) for a in node.accounts[:SENDERS]], node.chain_id)
     load.probe = _deploy_probe(node, Account.from_key(node.accounts[SENDERS].key))
     return node, load
 
 
 def test_node_kills_under_load_lose_nothing_a_client_saw(
-    database_url: str, request: pytest.FixtureRequest
+    database_url: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     rng, kills = _seed(request, KILLS, LONG_KILLS)
-    node, load = _loaded_node(database_url)
+    node, load = _loaded_node(database_url, tmp_path)
     for round_number in range(kills):
         sender, stop = _start_load(node, load)
         time.sleep(rng.uniform(0.1, 1.2))
@@ -187,20 +195,20 @@ def test_node_kills_under_load_lose_nothing_a_client_saw(
         node.process.wait(timeout=10)
         _stop_load(sender, stop)
 
-        node = start_dev_node("--database-url", database_url)
+        node = _start(database_url, tmp_path)
         _check_seen_receipts(node, load.seen)
         if round_number in (0, kills - 1):
             assert assert_chain_links(node) >= 1
     assert len(load.seen) > kills, f"only {len(load.seen)} receipts were seen over {kills} rounds"
     assert node.stop() == 0
-    _verify_offline(database_url, len(load.seen))
+    _verify_offline(database_url, tmp_path, len(load.seen))
 
 
 def test_enclave_kills_under_load_lose_nothing_and_the_node_goes_on(
-    database_url: str, request: pytest.FixtureRequest
+    database_url: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     rng, kills = _seed(request, ENCLAVE_KILLS, LONG_KILLS)
-    node, load = _loaded_node(database_url)
+    node, load = _loaded_node(database_url, tmp_path)
     status_url = node.rpc_url.rstrip("/") + "/node/status"
     sender, stop = _start_load(node, load)
     try:
@@ -222,4 +230,4 @@ def test_enclave_kills_under_load_lose_nothing_and_the_node_goes_on(
     _stop_load(sender, stop)
     assert len(load.seen) > before, "no transaction went through after the enclave kills"
     assert node.stop() == 0
-    _verify_offline(database_url, len(load.seen))
+    _verify_offline(database_url, tmp_path, len(load.seen))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -70,14 +71,27 @@ def test_export_then_import_into_postgresql_gives_the_same_verified_chain(
     assert again.returncode == 2 and "exists" in again.stderr
 
     target = database_urls.new("postgresql")
-    imported = run_conclave("ledger", "import", str(backup), "--database-url", target, timeout=120)
+    restored = tmp_path / "restored"
+    unverifiable = run_conclave(
+        "ledger", "import", str(backup), "--database-url", target, "--data-dir", str(restored)
+    )
+    assert unverifiable.returncode == 2 and "no ledger secrets in" in unverifiable.stderr, unverifiable
+    assert not restored.exists()
+
+    # A backup is restored together with the node's enclave directory: its keys seal the state.
+    shutil.copytree(tmp_path / "node" / "enclave", restored / "enclave")
+    imported = run_conclave(
+        "ledger", "import", str(backup), "--database-url", target, "--data-dir", str(restored), timeout=120
+    )
     assert imported.returncode == 0, imported
     assert "verified: ledger OK" in imported.stdout
 
-    twice = run_conclave("ledger", "import", str(backup), "--database-url", target)
+    twice = run_conclave(
+        "ledger", "import", str(backup), "--database-url", target, "--data-dir", str(restored)
+    )
     assert twice.returncode == 2 and "already holds a ledger" in twice.stderr
 
-    node = start_dev_node("--database-url", target)
+    node = start_dev_node("--database-url", target, "--data-dir", str(restored))
     try:
         original = start_dev_node("--data-dir", str(tmp_path / "node"))
         try:

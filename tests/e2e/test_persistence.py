@@ -33,8 +33,9 @@ from tests.e2e.chain_helpers import (
 from tests.support.devnode import DevNode, start_dev_node
 
 
-def start(database_url: str) -> DevNode:
-    return start_dev_node("--database-url", database_url)
+def start(database_url: str, data_dir: Path) -> DevNode:
+    """A dev node on `database_url`; its enclave keeps its keys (which seal the state) in `data_dir`."""
+    return start_dev_node("--database-url", database_url, "--data-dir", str(data_dir))
 
 
 def snapshot(node: DevNode, accounts: list[str], contracts: list[str]) -> dict[str, Any]:
@@ -95,8 +96,8 @@ def continue_chain(node: DevNode, signer_key: str) -> Any:
     return receipt
 
 
-def test_committed_blocks_survive_sigkill(database_url: str) -> None:
-    node = start(database_url)
+def test_committed_blocks_survive_sigkill(database_url: str, tmp_path: Path) -> None:
+    node = start(database_url, tmp_path)
     keys = [a.key for a in node.accounts[:3]]
     accounts = [a.address for a in node.accounts[:3]]
     try:
@@ -117,7 +118,7 @@ def test_committed_blocks_survive_sigkill(database_url: str) -> None:
         node.kill()  # between blocks: the last receipt was seen, nothing is waiting
     assert node.process.returncode == -signal.SIGKILL
 
-    node = start(database_url)
+    node = start(database_url, tmp_path)
     try:
         assert snapshot(node, accounts, contracts) == before
         w3 = connect(node)
@@ -214,8 +215,8 @@ def test_ephemeral_data_dir_is_removed_on_sigterm() -> None:
     assert not data_dir.exists(), f"--ephemeral left {data_dir} behind after SIGTERM"
 
 
-def test_sigkill_during_a_burst_loses_nothing_a_client_saw(database_url: str) -> None:
-    node = start(database_url)
+def test_sigkill_during_a_burst_loses_nothing_a_client_saw(database_url: str, tmp_path: Path) -> None:
+    node = start(database_url, tmp_path)
     w3 = connect(node)
     chain_id = node.chain_id
     base = w3.eth.get_block("latest")["baseFeePerGas"]
@@ -302,7 +303,7 @@ def test_sigkill_during_a_burst_loses_nothing_a_client_saw(database_url: str) ->
     assert killed.is_set(), f"the burst ended before the kill ({len(seen)} receipts seen)"
     assert killed_with[0] > 0, "transactions were in flight at the kill"
 
-    node = start(database_url)
+    node = start(database_url, tmp_path)
     try:
         for tx_hash, receipt in seen.items():
             assert node.result("eth_getTransactionReceipt", [tx_hash]) == receipt

@@ -1,8 +1,8 @@
 """The node's REST endpoints fuzzed from their own OpenAPI document (schemathesis).
 
 Whatever schemathesis sends to `/` (JSON-RPC included), `/node/status`, `/node/quote`,
-`/metrics` and the governance endpoints (`/gov/...`), the node answers without a server
-error and as its OpenAPI document says.
+`/metrics`, the governance endpoints (`/gov/...`) and sign-in (`/auth/...`), the node
+answers without a server error and as its OpenAPI document says.
 """
 
 from __future__ import annotations
@@ -26,10 +26,12 @@ OPERATIONS = (
     "POST /gov/propose",
     "POST /gov/vote",
     "POST /gov/withdraw",
+    "GET /auth/nonce",
+    "POST /auth/login",
 )
 
 
-SIGNED_MESSAGES = ("POST /gov/propose", "POST /gov/vote", "POST /gov/withdraw")
+SIGNED_MESSAGES = ("POST /gov/propose", "POST /gov/vote", "POST /gov/withdraw", "POST /auth/login")
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +49,8 @@ def test_no_rest_input_breaks_the_node(rest_schema: schemathesis.BaseSchema, lab
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(case=operation.as_strategy())
     def check(case: schemathesis.Case) -> None:
-        # A well-formed signed message is still refused (400, with the reason) when its
-        # signature, nonce or member does not check out, which is what random ones do.
+        # A well-formed signed message is still refused (400, with the reason; a login 401)
+        # when its signature, nonce or member does not check out, which is what random ones do.
         refusals = [positive_data_acceptance] if label in SIGNED_MESSAGES else []
         case.call_and_validate(excluded_checks=refusals)
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from eth._utils.address import generate_contract_address
 from eth_utils import to_checksum_address
 from sqlalchemy import text
 
-from enclave.verification import verify_ledger
+from enclave.sealed_state import SealedStateUnreadable, node_ledger_secrets, seal_node
+from enclave.sealing import LedgerSecrets
+from enclave.verification import VerificationReport, verify_ledger
 from evm_runtime.chain import GenesisAccount, decode_header
 from gateway.node import Node, NodeConfig
 from tests.evm_runtime.chainkit import ACCOUNTS, CHAIN_ID, ETHER, address_of, calldata, recipient, sign
@@ -19,10 +22,18 @@ ALICE, BOB = ACCOUNTS[:2]
 
 
 @pytest.fixture
-def node(database_url: str) -> Iterator[Node]:
-    """A node whose chain holds transfers, a contract, its events and a child contract."""
+def node(database_url: str, tmp_path: Path) -> Iterator[Node]:
+    """A node whose chain holds transfers, a contract, its events and a child contract; its
+    enclave keeps its keys in `tmp_path / "enclave"`."""
     alloc = {address_of(account): GenesisAccount(balance=100 * ETHER) for account in (ALICE, BOB)}
-    node = Node(NodeConfig(database_url=database_url, chain_id=CHAIN_ID, genesis_alloc=alloc))
+    node = Node(
+        NodeConfig(
+            database_url=database_url,
+            chain_id=CHAIN_ID,
+            genesis_alloc=alloc,
+            enclave_dir=tmp_path / "enclave",
+        )
+    )
     probe = bytes.fromhex(load_artifact("Probe")["bytecode"][2:])
     batches = [
         [
@@ -56,10 +67,20 @@ def _tamper(node: Node, statement: str, **params: object) -> None:
         conn.execute(text(statement), params)
 
 
+def _secrets(node: Node) -> LedgerSecrets:
+    """The node's ledger secrets, as `conclave ledger verify` opens them."""
+    assert node.config.enclave_dir is not None
+    return node_ledger_secrets(node.config.enclave_dir)
+
+
+def _verify(node: Node, chain_id: int = CHAIN_ID) -> VerificationReport:
+    return verify_ledger(node.store, chain_id, _secrets(node))
+
+
 def test_an_honest_ledger_verifies(node: Node) -> None:
     progress: list[tuple[int, int]] = []
     report = verify_ledger(
-        node.store, CHAIN_ID, on_block=lambda number, head: progress.append((number, head))
+        node.store, CHAIN_ID, _secrets(node), on_block=lambda number, head: progress.append((number, head))
     )
     assert report.discrepancies == []
     assert report.ok
@@ -69,20 +90,20 @@ def test_an_honest_ledger_verifies(node: Node) -> None:
 
 
 def test_another_chain_id_does_not_verify(node: Node) -> None:
-    report = verify_ledger(node.store, CHAIN_ID + 1)
+    report = _verify(node, CHAIN_ID + 1)
     assert not report.ok
     assert "does not decode" in report.discrepancies[0].problem
 
 
 def test_a_changed_receipt_is_found(node: Node) -> None:
     _tamper(node, "UPDATE receipts SET gas_used = gas_used + 1 WHERE block_number = 2")
-    [found] = verify_ledger(node.store, CHAIN_ID).discrepancies
+    [found] = _verify(node).discrepancies
     assert found.block == 2 and "receipt" in found.problem
 
 
 def test_a_changed_log_is_found(node: Node) -> None:
     _tamper(node, "UPDATE logs SET data = :data WHERE block_number = 2 AND log_index = 1", data=b"forged")
-    [found] = verify_ledger(node.store, CHAIN_ID).discrepancies
+    [found] = _verify(node).discrepancies
     assert found.block == 2 and "logs" in found.problem
 
 
@@ -93,19 +114,50 @@ def test_a_changed_transaction_is_found(node: Node) -> None:
         "UPDATE transactions SET raw = :raw WHERE block_number = 1 AND transaction_index = 1",
         raw=raw,
     )
-    problems = [d.problem for d in verify_ledger(node.store, CHAIN_ID).discrepancies if d.block == 1]
+    problems = [d.problem for d in _verify(node).discrepancies if d.block == 1]
     assert any("transactions root" in p for p in problems)
     assert any("replay gives another block" in p for p in problems)
 
 
+def _state_root(node: Node, number: int) -> bytes:
+    block = node.store.block_by_number(number)
+    assert block is not None
+    return bytes(decode_header(block.header).state_root)
+
+
 def test_a_changed_state_node_is_found(node: Node) -> None:
-    head = node.store.block_by_number(3)
-    assert head is not None
-    root = decode_header(head.header).state_root
+    root = _state_root(node, 3)
     _tamper(node, "UPDATE state_nodes SET value = :value WHERE key = :key", value=b"\xc0", key=root)
-    [found] = verify_ledger(node.store, CHAIN_ID).discrepancies
+    [found] = _verify(node).discrepancies
+    assert found.block is None
+    assert found.problem == f"state node {root.hex()} does not unseal with the node's ledger secrets"
+
+
+def test_a_node_sealed_for_its_key_that_does_not_hash_to_it_is_found(node: Node) -> None:
+    root = _state_root(node, 3)
+    forged = seal_node(_secrets(node), root, b"\xc0")
+    _tamper(node, "UPDATE state_nodes SET value = :value WHERE key = :key", value=forged, key=root)
+    [found] = _verify(node).discrepancies
     assert found.block is None
     assert found.problem == f"state node {root.hex()} does not hash to its key"
+
+
+def test_a_state_node_moved_under_another_key_stops_the_replay(node: Node) -> None:
+    genesis_root, other_root = _state_root(node, 0), _state_root(node, 2)
+    _tamper(
+        node,
+        "UPDATE state_nodes SET value = (SELECT value FROM state_nodes WHERE key = :other) WHERE key = :key",
+        other=other_root,
+        key=genesis_root,
+    )
+    found = _verify(node).discrepancies
+    assert (found[0].block, found[0].problem.startswith("the stored state cannot be read")) == (0, True)
+    assert f"state node {genesis_root.hex()} does not unseal" in found[-1].problem
+
+
+def test_other_ledger_secrets_verify_nothing(node: Node) -> None:
+    with pytest.raises(SealedStateUnreadable, match="not the secrets of the enclave that sealed"):
+        verify_ledger(node.store, CHAIN_ID, LedgerSecrets.create())
 
 
 def test_a_missing_block_is_found(node: Node) -> None:
@@ -113,7 +165,7 @@ def test_a_missing_block_is_found(node: Node) -> None:
     _tamper(node, "DELETE FROM receipts WHERE block_number = 3")
     _tamper(node, "DELETE FROM transactions WHERE block_number = 3")
     _tamper(node, "DELETE FROM blocks WHERE number = 3")
-    [found] = verify_ledger(node.store, CHAIN_ID).discrepancies
+    [found] = _verify(node).discrepancies
     assert found.block == 3 and "missing" in found.problem
 
 
@@ -121,5 +173,5 @@ def test_a_rewritten_header_is_found(node: Node) -> None:
     earlier = node.store.block_by_number(1)
     assert earlier is not None
     _tamper(node, "UPDATE blocks SET header = :header WHERE number = 2", header=earlier.header)
-    problems = [d.problem for d in verify_ledger(node.store, CHAIN_ID).discrepancies]
+    problems = [d.problem for d in _verify(node).discrepancies]
     assert any("hash to the stored block hash" in p for p in problems)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 
+from enclave.sealed_state import node_ledger_secrets
 from enclave.verification import verify_ledger
 from gateway.node import Node
 from gateway.rpc import METHODS
 from tests.evm_runtime.chainkit import ACCOUNTS, recipient
-from tests.gateway.inprocess import ALICE, BOB, call, error_of, request
+from tests.gateway.inprocess import ALICE, BOB, call, error_of, make_node, request
 
 TYPED = {
     "types": {
@@ -209,11 +211,12 @@ def test_bad_state_changes_are_refused_and_seal_nothing(
     assert call(dev, "eth_blockNumber") == "0x0"
 
 
-def test_patched_chain_is_verified_and_the_patch_is_replayed(dev: Node) -> None:
+def test_patched_chain_is_verified_and_the_patch_is_replayed(tmp_path: Path) -> None:
+    dev = make_node(dev_mode=True, enclave_dir=tmp_path)  # verifying unseals the state with its keys
     call(dev, "hardhat_setBalance", recipient(9), "0x64")
     call(dev, "hardhat_setStorageAt", recipient(9), "0x0", "0x" + "01" * 32)
     call(dev, "eth_sendTransaction", {"from": ALICE.address, "to": recipient(9), "value": "0x1"})
     dev.ordering.seal()
-    report = verify_ledger(dev.store, dev.params.chain_id)
+    report = verify_ledger(dev.store, dev.params.chain_id, node_ledger_secrets(tmp_path))
     assert report.ok and report.blocks == 4, report.discrepancies
     assert call(dev, "eth_getBalance", recipient(9)) == "0x65"

@@ -4,14 +4,17 @@ size are tested on a real node (tests/e2e/test_governance.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
+from enclave.sealed_state import node_ledger_secrets
 from enclave.verification import verify_ledger
 from gateway.node import Node
 from governance.system_contract import GOVERNANCE_ADDRESS
-from tests.gateway.inprocess import ALICE, BOB, call
+from tests.gateway.inprocess import ALICE, BOB, call, make_node
 
 GOVERNANCE = to_checksum_address(GOVERNANCE_ADDRESS)
 
@@ -37,17 +40,19 @@ def govern(node: Node, key: str, value: int) -> None:
         assert call(node, "eth_getTransactionReceipt", tx)["status"] == "0x1"
 
 
-def test_the_block_gas_limit_is_the_governed_one_and_the_chain_still_verifies(dev: Node) -> None:
+def test_the_block_gas_limit_is_the_governed_one_and_the_chain_still_verifies(tmp_path: Path) -> None:
+    dev = make_node(dev_mode=True, enclave_dir=tmp_path)  # verifying unseals the state with its keys
     govern(dev, "block_gas_limit", 40_000_000)
     call(dev, "eth_sendTransaction", {"from": ALICE.address, "to": BOB.address, "gas": hex(35_000_000)})
     dev.ordering.seal()
     block = call(dev, "eth_getBlockByNumber", "latest", False)
     assert block["gasLimit"] == hex(40_000_000) and len(block["transactions"]) == 1
-    report = verify_ledger(dev.store, dev.params.chain_id)
+    report = verify_ledger(dev.store, dev.params.chain_id, node_ledger_secrets(tmp_path))
     assert report.ok, report.discrepancies
 
 
-def test_free_gas_makes_the_base_fee_zero_and_fee_less_transactions_pass(dev: Node) -> None:
+def test_free_gas_makes_the_base_fee_zero_and_fee_less_transactions_pass(tmp_path: Path) -> None:
+    dev = make_node(dev_mode=True, enclave_dir=tmp_path)
     govern(dev, "free_gas", 1)
     assert call(dev, "eth_gasPrice") == "0x0" and call(dev, "eth_maxPriorityFeePerGas") == "0x0"
     pauper = Account.create()  # holds no ether at all
@@ -65,4 +70,4 @@ def test_free_gas_makes_the_base_fee_zero_and_fee_less_transactions_pass(dev: No
     dev.ordering.seal()
     assert call(dev, "eth_getTransactionReceipt", tx)["status"] == "0x1"
     assert call(dev, "eth_getBlockByNumber", "latest", False)["baseFeePerGas"] == "0x0"
-    assert verify_ledger(dev.store, dev.params.chain_id).ok
+    assert verify_ledger(dev.store, dev.params.chain_id, node_ledger_secrets(tmp_path)).ok
