@@ -186,7 +186,18 @@ class EnclaveAPI(Protocol):
         message (`calldata` of a `…Signed` function), signed with the node's key; it is
         refused, unsigned, if the message would not apply now."""
 
-    # -- tracing ------------------------------------------------------------------------
+    # -- ledger secrets between validators (`enclave.secret_transfer`) -----------------------
+
+    def share_ledger_secrets(self, quote: bytes) -> bytes:
+        """The ledger secrets, wrapped for the validator whose quote asks for them (report
+        data `transfer_report_data(chain id)`, checked against governance's roots and
+        measurements); NotPermitted for anyone else."""
+
+    def adopt_ledger_secrets(self, wrapped: bytes) -> None:
+        """Take the network's ledger secrets (`share_ledger_secrets`' answer for this node)
+        in place of this enclave's own; only before the node has stored anything."""
+
+    # -- tracing --------------------------------------------------------------------
 
     def trace_block(
         self, block_number: int, options: TraceOptions, only: Hash32 | None = None, token: str | None = None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -50,17 +49,6 @@ def _write_atomically(path: Path, content: bytes) -> None:
         os.fsync(file.fileno())
     os.chmod(temporary, 0o600)
     temporary.replace(path)
-
-
-def _encode_secrets(secrets: LedgerSecrets) -> bytes:
-    return b"".join(
-        struct.pack(">I", version) + secret for version, secret in sorted(secrets.export().items())
-    )
-
-
-def _decode_secrets(raw: bytes) -> LedgerSecrets:
-    entries = [raw[i : i + 36] for i in range(0, len(raw), 36)]
-    return LedgerSecrets({struct.unpack(">I", entry[:4])[0]: entry[4:] for entry in entries})
 
 
 class KeystoreLocked(Exception):
@@ -114,7 +102,7 @@ def with_ledger_secrets(
         sealing_key = derive_sealing_key(keystore.platform.secret, measurement)
         _write_atomically(
             directory / LEDGER_SECRETS_FILE,
-            seal(sealing_key, _encode_secrets(secrets), LEDGER_SECRETS_PURPOSE),
+            seal(sealing_key, secrets.to_bytes(), LEDGER_SECRETS_PURPOSE),
         )
     return replace(keystore, ledger_secrets=secrets)
 
@@ -129,8 +117,10 @@ def _open_sealed(directory: Path, sealing_key: bytes) -> tuple[NodeIdentity, Led
 
     secrets_path = directory / LEDGER_SECRETS_FILE
     if secrets_path.exists():
-        secrets = _decode_secrets(unseal(sealing_key, secrets_path.read_bytes(), LEDGER_SECRETS_PURPOSE))
+        secrets = LedgerSecrets.from_bytes(
+            unseal(sealing_key, secrets_path.read_bytes(), LEDGER_SECRETS_PURPOSE)
+        )
     else:
         secrets = LedgerSecrets.create()
-        _write_atomically(secrets_path, seal(sealing_key, _encode_secrets(secrets), LEDGER_SECRETS_PURPOSE))
+        _write_atomically(secrets_path, seal(sealing_key, secrets.to_bytes(), LEDGER_SECRETS_PURPOSE))
     return identity, secrets

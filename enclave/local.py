@@ -65,13 +65,22 @@ from ledger.ordering import ExecutionResult
 from ledger.store import MAX_ANCESTORS, BlockRecord, LedgerStore, LogQuery, SealedRow, log_matches
 
 from .acl import may_see_transaction
-from .attestation import REPORT_DATA_BYTES, make_quote, measure_enclave
+from .attestation import (
+    REPORT_DATA_BYTES,
+    VALIDATOR_QUOTE_MAX_AGE,
+    AttestationError,
+    make_quote,
+    measure_enclave,
+    verify_quote,
+)
 from .auth import Authenticator
+from .identity import address_of
 from .interface import Admitted, AuthSession, NodeKeys, Opened
 from .keystore import open_keystore, with_ledger_secrets
 from .records import open_record, seal_record
 from .sealed_state import SealedNodes, seal_writes
-from .sealing import LedgerSecrets
+from .sealing import LedgerSecrets, UnsealError
+from .secret_transfer import transfer_report_data, unwrap_secrets, wrap_secrets
 
 log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -528,7 +537,47 @@ class InProcessEnclave:
         }
         return bytes(Account.sign_transaction(transaction, identity.key.secret).raw_transaction)
 
-    # -- tracing --------------------------------------------------------------------------
+    # -- ledger secrets between validators (`enclave.secret_transfer`) -----------------------
+
+    def share_ledger_secrets(self, quote: bytes) -> bytes:
+        state = self._governance()
+        if state is None:
+            raise NotPermitted(
+                "this network has no governance, hence no validators to share ledger secrets with"
+            )
+        try:
+            verified = verify_quote(
+                quote,
+                roots=state.attestation_roots,
+                approved_measurements=state.measurements,
+                now=int(time.time()),
+                max_age=VALIDATOR_QUOTE_MAX_AGE,
+                report_data=transfer_report_data(self._params.chain_id),
+            )
+        except (AttestationError, ValueError) as refused:
+            raise NotPermitted(f"the quote is refused: {refused}") from None
+        address = address_of(verified.node_public_key)
+        if address not in state.validators:
+            raise NotPermitted(
+                f"0x{address.hex()} is not a validator: governance adds it (add_validator) before it "
+                "may read the ledger"
+            )
+        return wrap_secrets(self._keys.ledger_secrets, verified.node_public_key, self._params.chain_id)
+
+    def adopt_ledger_secrets(self, wrapped: bytes) -> None:
+        if self._store.head() is not None:
+            raise InvalidRequest(
+                "a node takes the network's ledger secrets before it stores anything: start it on an "
+                "empty data directory"
+            )
+        try:
+            secrets = unwrap_secrets(self._keys.identity, wrapped, self._params.chain_id)
+        except UnsealError as refused:
+            raise InvalidRequest(str(refused)) from None
+        self._keys = with_ledger_secrets(self._keys, secrets, self._keys_dir, self._measurement)
+        log.info("ledger secrets adopted: versions 0..%d", secrets.current_version)
+
+    # -- tracing ----------------------------------------------------------------------
 
     def _block_transactions(
         self, block_number: int

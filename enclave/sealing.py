@@ -100,6 +100,20 @@ class LedgerSecrets:
             raise UnsealError(f"ledger secret version {version} is not known to this enclave")
         return unseal(secret, blob[4:], purpose)
 
+    def to_bytes(self) -> bytes:
+        """`version (4 bytes) ‖ secret (32 bytes)` for each version, in order (to seal it)."""
+        return b"".join(
+            struct.pack(">I", version) + secret for version, secret in sorted(self._secrets.items())
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> LedgerSecrets:
+        entry = 4 + KEY_BYTES
+        if not raw or len(raw) % entry:
+            raise ValueError(f"ledger secrets are {entry}-byte entries, got {len(raw)} bytes")
+        entries = [raw[i : i + entry] for i in range(0, len(raw), entry)]
+        return cls({struct.unpack(">I", item[:4])[0]: item[4:] for item in entries})
+
     def export(self) -> dict[int, bytes]:
         """The secrets by version, for sealing to disk or to a joining validator (in the enclave)."""
         return dict(self._secrets)

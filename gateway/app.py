@@ -17,11 +17,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import FastAPI, Query, Request, WebSocket
+from fastapi import FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
 from starlette.requests import HTTPConnection
 
-from evm_runtime.exceptions import Unauthenticated
+from evm_runtime.exceptions import InvalidRequest, NotPermitted, Unauthenticated
 
 from .auth_rest import WWW_AUTHENTICATE
 from .auth_rest import router as auth_router
@@ -36,6 +37,7 @@ from .ws import serve_websocket
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 REPORT_DATA_PATTERN = r"^0x([0-9a-fA-F]{2}){0,64}$"
+QUOTE_PATTERN = r"^0x([0-9a-fA-F]{2}){1,4096}$"
 
 
 def _rpc_error_response(error: RpcError, status: int = 200) -> Response:
@@ -49,6 +51,15 @@ def _client_of(request: Request | WebSocket) -> str:
 POLICY_VIOLATION = 1008
 """The WebSocket close code for a refused login token."""
 MAX_CLOSE_REASON_BYTES = 123
+
+
+class SecretsRequest(BaseModel):
+    quote: Annotated[str, Field(pattern=QUOTE_PATTERN)]
+    """An attestation quote of the asking validator's enclave, in hex."""
+
+
+class Refusal(BaseModel):
+    detail: str
 
 
 class _TokenRefused(Exception):
@@ -218,6 +229,26 @@ def create_app(
     ) -> dict[str, str]:
         """An attestation quote of this node's enclave over `reportData` (hex, at most 64 bytes)."""
         return request.app.state.node.quote(bytes.fromhex(report_data[2:]))  # type: ignore[no-any-return]
+
+    @app.post(
+        "/node/ledger-secrets",
+        responses={
+            400: {"model": Refusal, "description": "not a quote"},
+            403: {"model": Refusal, "description": "the quote is not a validator's, or not for this"},
+        },
+    )
+    async def ledger_secrets(request: Request, asked: SecretsRequest) -> dict[str, str]:
+        """The network's ledger secrets, wrapped for the validator whose quote asks (report data
+        `enclave.secret_transfer.transfer_report_data(chain id)`): only that validator's
+        enclave opens the answer (`docs/consensus.md`, joining)."""
+        node: Node = request.app.state.node
+        try:
+            wrapped = node.enclave.share_ledger_secrets(bytes.fromhex(asked.quote[2:]))
+        except NotPermitted as refused:
+            raise HTTPException(403, str(refused)) from None
+        except InvalidRequest as refused:
+            raise HTTPException(400, str(refused)) from None
+        return {"wrapped": "0x" + wrapped.hex()}
 
     app.include_router(gov_router)
     app.include_router(auth_router)

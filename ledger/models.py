@@ -91,6 +91,19 @@ class Log(Base):
     )
 
 
+class BlockCertificate(Base):
+    """The commit certificate of a block: the quorum of validator signatures that made it
+    final (`ledger.consensus`), encoded by the consensus layer. Beside the header, not in
+    it, so the block hash is the one execution computed."""
+
+    __tablename__ = "block_certificates"
+
+    block_number: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("blocks.number"), primary_key=True, autoincrement=False
+    )
+    certificate: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class SealedTransaction(Base):
     """A confidential transaction: its hash and place in the clear (so it can be found),
     everything else (payload, receipt, logs, parties) sealed by the enclave."""

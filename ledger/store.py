@@ -17,7 +17,16 @@ from sqlalchemy.engine import Connection
 
 from evm_runtime.types import Address, ExecutedTransaction, Hash32
 
-from .models import Block, ChainSetting, Log, Receipt, SealedTransaction, StateNode, Transaction
+from .models import (
+    Block,
+    BlockCertificate,
+    ChainSetting,
+    Log,
+    Receipt,
+    SealedTransaction,
+    StateNode,
+    Transaction,
+)
 
 MAX_ANCESTORS = 256
 
@@ -33,6 +42,8 @@ class BlockRecord:
     timestamp: int
     transactions: tuple[ExecutedTransaction, ...] = ()
     state_writes: dict[bytes, bytes] | None = None
+    certificate: bytes | None = None
+    """The commit certificate the validators made it final with (encoded by `ledger.consensus`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +178,11 @@ class LedgerStore:
                     "transaction_count": len(block.transactions),
                 },
             )
+            if block.certificate is not None:
+                conn.execute(
+                    BlockCertificate.__table__.insert(),
+                    {"block_number": block.number, "certificate": block.certificate},
+                )
             if block.state_writes:
                 conn.execute(
                     self._insert_ignore(StateNode.__table__),
@@ -355,6 +371,15 @@ class LedgerStore:
                 select(func.count()).select_from(Transaction).where(Transaction.sender == sender)
             ).scalar_one()
 
+    def certificate(self, number: int) -> bytes | None:
+        """The commit certificate stored with block `number` (None: none, as for a single
+        validator's blocks before consensus stored them)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(BlockCertificate.certificate).where(BlockCertificate.block_number == number)
+            ).first()
+        return None if row is None else bytes(row[0])
+
     # -- confidential transactions (sealed; only the enclave opens them) ----------------
 
     def sealed_transaction(self, tx_hash: bytes) -> SealedRow | None:
@@ -399,7 +424,7 @@ class LedgerStore:
         State nodes stay: they are content-addressed, and shared with the blocks that remain.
         """
         with self.engine.begin() as conn:
-            for model in (Log, Receipt, Transaction, SealedTransaction):
+            for model in (Log, Receipt, Transaction, SealedTransaction, BlockCertificate):
                 conn.execute(model.__table__.delete().where(model.block_number > number))
             return conn.execute(Block.__table__.delete().where(Block.number > number)).rowcount or 0
 

@@ -21,6 +21,7 @@ OPERATIONS = (
     "GET /",
     "GET /node/status",
     "GET /node/quote",
+    "POST /node/ledger-secrets",
     "GET /metrics",
     "GET /gov/eip712",
     "POST /gov/propose",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 
@@ -207,6 +208,38 @@ def test_an_empty_block_stores_no_rows_but_its_own(store: LedgerStore, engine: E
     after = _counts(engine)
     assert after == {**before, "blocks": before["blocks"] + 1}
     assert store.transactions_of_block(1) == [] and store.logs_of_block(1) == []
+
+
+def test_a_sealed_transaction_is_one_row_of_its_own_and_nothing_in_the_public_tables(
+    store: LedgerStore, engine: Engine
+) -> None:
+    public = _transaction(1, 0, (_log(0),))
+    sealed = _transaction(1, 1, raw=b"", logs=(), receipt_rlp=b"", sealed=b"opaque sealed record")
+    before = _counts(engine)
+    store.append_block(_block(1, (public, sealed)))
+    after = _counts(engine)
+    assert after == {
+        **before,
+        "blocks": before["blocks"] + 1,
+        "transactions": before["transactions"] + 1,
+        "receipts": before["receipts"] + 1,
+        "logs": before["logs"] + 1,
+    }
+    assert [tx.hash for tx in store.transactions_of_block(1)] == [public.hash]
+    assert store.transaction(sealed.hash) is None and store.receipt(sealed.hash) is None
+    row = store.sealed_transaction(sealed.hash)
+    assert row is not None and (row.block_number, row.transaction_index, row.sealed) == (1, 1, sealed.sealed)
+    assert store.sealed_transactions(0, 1) == [row] and store.sealed_transactions(2, 9) == []
+    assert store.has_sealed_transactions(1, 1) and not store.has_sealed_transactions(0, 0)
+    store.truncate_after(0)
+    assert store.sealed_transaction(sealed.hash) is None
+
+
+def test_a_block_keeps_its_commit_certificate(store: LedgerStore) -> None:
+    store.append_block(dataclasses.replace(_block(1), certificate=b"quorum of seals"))
+    assert store.certificate(1) == b"quorum of seals" and store.certificate(0) is None
+    store.truncate_after(0)
+    assert store.certificate(1) is None
 
 
 def test_state_nodes_written_twice_do_not_fail(store: LedgerStore, engine: Engine) -> None:
