@@ -83,6 +83,14 @@ class TransportConfig:
 
     def __post_init__(self) -> None:
         frames.max_body(self.max_payload)  # raises if a frame cannot carry it
+        timeouts = (
+            self.connect_timeout,
+            self.handshake_timeout,
+            self.heartbeat_interval,
+            self.handover_timeout,
+        )
+        if min(timeouts) <= 0 or self.stable_after < 0 or self.max_pending_handshakes < 1:
+            raise ValueError("timeouts must be positive, and one handshake at least allowed")
         if self.queue_frames < 1 or self.queue_bytes < self.max_payload:
             raise ValueError("a queue must hold at least one frame of max_payload bytes")
         if self.idle_timeout <= self.heartbeat_interval:
@@ -450,28 +458,27 @@ class Transport:
         remote = writer.get_extra_info("peername")
         if not self._running or self._pending_handshakes >= self._config.max_pending_handshakes:
             self._refuse(BUSY, remote, "too many handshakes at once")
-            writer.close()
+            writer.transport.abort()
             return
-        self._pending_handshakes += 1
         handshake = AcceptorHandshake(self._signer, self._chain_id, self._is_validator)
         registered = False
         try:
-            async with asyncio.timeout(self._config.handshake_timeout):
-                reply = handshake.on_hello(await _read_plain(reader))
-                writer.write(frames.encode_plain(reply))
-                await writer.drain()
-                dialer, keys = handshake.on_auth(await _read_plain(reader))
-            self._pending_handshakes -= 1
+            self._pending_handshakes += 1
+            try:
+                async with asyncio.timeout(self._config.handshake_timeout):
+                    reply = handshake.on_hello(await _read_plain(reader))
+                    writer.write(frames.encode_plain(reply))
+                    await writer.drain()
+                    dialer, keys = handshake.on_auth(await _read_plain(reader))
+            finally:
+                self._pending_handshakes -= 1
             sealer, opener = FrameSealer(keys.acceptor_to_dialer), FrameOpener(keys.dialer_to_acceptor)
             registered = self._register(_Link(dialer, dialer, reader, writer, sealer, opener), acceptor=True)
         except (HandshakeRefused, FrameRefused) as error:
-            self._pending_handshakes -= 1
             self._refuse(error.reason, remote, error)
         except TimeoutError:
-            self._pending_handshakes -= 1
             self._refuse(TIMEOUT, remote, "the handshake took too long")
         except (asyncio.IncompleteReadError, OSError) as error:
-            self._pending_handshakes -= 1
             self._refuse(CLOSED, remote, repr(error))
         finally:
             if not registered:
@@ -530,8 +537,10 @@ class Transport:
         keeps its other connection retires this one instead (the acceptor may have sent
         frames on it already) and answers True.
         """
+        if not self._running:
+            return False
         peer = self._peers.get(link.peer)
-        if peer is None or not self._running:
+        if peer is None:
             self._refuse(NOT_VALIDATOR, link.writer.get_extra_info("peername"), "left the validator set")
             return False
         current = peer.link

@@ -279,11 +279,17 @@ class RawLink:
 async def raw_dial(endpoint: Endpoint, signer: KeySigner, peer: Address) -> RawLink:
     """Dial `peer` at `endpoint` as `signer`, up to and including its WELCOME."""
     reader, writer = await asyncio.open_connection(*endpoint)
-    handshake = DialerHandshake(signer, CHAIN_ID, peer)
-    writer.write(encode_plain(handshake.hello()))
-    length = int.from_bytes(await reader.readexactly(4), "big")
-    auth, keys = handshake.on_reply(await reader.readexactly(length))
-    writer.write(encode_plain(auth))
-    link = RawLink(reader, writer, FrameSealer(keys.dialer_to_acceptor), FrameOpener(keys.acceptor_to_dialer))
-    assert await link.receive() == (Kind.WELCOME, b"")
+    try:
+        handshake = DialerHandshake(signer, CHAIN_ID, peer)
+        writer.write(encode_plain(handshake.hello()))
+        length = int.from_bytes(await reader.readexactly(4), "big")
+        auth, keys = handshake.on_reply(await reader.readexactly(length))
+        writer.write(encode_plain(auth))
+        link = RawLink(
+            reader, writer, FrameSealer(keys.dialer_to_acceptor), FrameOpener(keys.acceptor_to_dialer)
+        )
+        assert await link.receive() == (Kind.WELCOME, b"")
+    except BaseException:
+        writer.close()
+        raise
     return link

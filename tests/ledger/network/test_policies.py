@@ -56,6 +56,8 @@ def test_backoff_doubles_up_to_the_cap_with_jitter() -> None:
         {"backoff_base": 0.0},
         {"backoff_base": 2.0, "backoff_max": 1.0},
         {"max_payload": 2**32},
+        {"handover_timeout": 0.0},
+        {"max_pending_handshakes": 0},
     ],
 )
 def test_inconsistent_settings_are_refused(settings: dict[str, float]) -> None:

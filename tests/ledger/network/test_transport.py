@@ -343,7 +343,8 @@ def test_a_simultaneous_dial_settles_on_one_connection() -> None:
                 what="both ends on the connection the lower address dialled",
             )
             assert to_a.connections == to_b.connections == 1  # both dialled
-            assert a.transport.stats().duplicates >= 1 and b.transport.stats().duplicates >= 1
+            # At least one end saw both (the other may have had its dial refused before WELCOME).
+            assert a.transport.stats().duplicates + b.transport.stats().duplicates >= 1
             await eventually(lambda: a.received() == early and b.received() == early, what="all early frames")
             await eventually(
                 lambda: (
@@ -550,5 +551,32 @@ def test_messages_sent_before_start_wait_in_the_queue() -> None:
             await eventually(lambda: b.received() == [b"early"])
         finally:
             await stop_all([a, b])
+
+    run(scenario())
+
+
+def test_unauthenticated_connections_are_bounded_in_number_and_time() -> None:
+    config = dataclasses.replace(FAST, max_pending_handshakes=1, handshake_timeout=0.3)
+
+    async def scenario() -> None:
+        a = make_node(KeySigner.numbered(1), config=config)
+        await a.transport.start()
+        first = await asyncio.open_connection(*a.endpoint)  # says nothing
+        second = await asyncio.open_connection(*a.endpoint)
+        try:
+            assert await second[0].read() == b""  # refused at once: one handshake at a time
+            assert a.transport.stats().refused == {"busy": 1}
+            assert await first[0].read() == b""  # then the silent one times out
+            assert a.transport.stats().refused == {"busy": 1, "timeout": 1}
+            third = await raw_dial(a.endpoint, KeySigner.numbered(2), a.address)  # not a validator
+        except asyncio.IncompleteReadError:
+            assert a.transport.stats().refused[rules.NOT_VALIDATOR] == 1
+        else:
+            third.close()
+            raise AssertionError("an outsider completed the handshake")
+        finally:
+            first[1].close()
+            second[1].close()
+            await a.transport.stop()
 
     run(scenario())
