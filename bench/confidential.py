@@ -195,8 +195,8 @@ def set_up(node: DevNode, client: httpx.Client, args: argparse.Namespace, progre
     deployer = node.accounts[0]
     senders = node.accounts[1 : args.senders + 1]
     progress(f"signing in dev accounts 0..{args.senders} ...")
-    deployer_token = sign_in(url, deployer.key, chain_id)
-    tokens = [sign_in(url, account.key, chain_id) for account in senders]
+    deployer_token = sign_in(url, deployer.key)
+    tokens = [sign_in(url, account.key) for account in senders]
     reader = tokens[0]
 
     progress("deploying Vault publicly and confidentially ...")

@@ -466,30 +466,35 @@ class InProcessEnclave:
     def _open(self, row: SealedRow) -> ExecutedTransaction:
         return open_record(self._keys.ledger_secrets, row)
 
-    def _may_see(self, token: str | None) -> Callable[[ExecutedTransaction], bool]:
+    def _may_see(self, token: str | None) -> Callable[[ExecutedTransaction], bool] | None:
+        """Whether the reader `token` names may see an opened confidential transaction
+        (`enclave.acl`); None for an anonymous reader, who sees none."""
         reader = self._reader(token)
         if reader.address is None:
-            return lambda record: False
+            return None
         visibility, state = reader.visibility(), self._latest_state()
         return lambda record: may_see_transaction(
             reader.address, record, lambda contract: not visibility.hides(state, contract)
         )
 
     def confidential_transaction(self, tx_hash: Hash32, token: str | None = None) -> Opened | None:
+        may_see = self._may_see(token)
+        if may_see is None:
+            return None
         row = self._store.sealed_transaction(tx_hash)
         if row is None:
             return None
         record = self._open(row)
-        return Opened(row.block_number, record) if self._may_see(token)(record) else None
+        return Opened(row.block_number, record) if may_see(record) else None
 
     def confidential_transactions(
         self, first: int, last: int, token: str | None = None, logs: LogQuery | None = None
     ) -> list[Opened]:
         if last - first + 1 > MAX_OPENED_BLOCKS:
             raise LimitExceeded(f"at most {MAX_OPENED_BLOCKS} blocks of confidential transactions at once")
-        if self.viewer(token) is None:
-            return []
         may_see = self._may_see(token)
+        if may_see is None:
+            return []
         opened = ((row.block_number, self._open(row)) for row in self._store.sealed_transactions(first, last))
         return [
             Opened(number, record)
@@ -604,7 +609,7 @@ class InProcessEnclave:
             raise InvalidRequest("the genesis block cannot be traced: it has no parent state")
         transactions, confidential = self._block_transactions(block_number)
         may_see = self._may_see(token)
-        hidden = {record.hash for record in confidential if not may_see(record)}
+        hidden = {record.hash for record in confidential if may_see is None or not may_see(record)}
         if only is not None and only in hidden:
             raise NotFound(f"transaction 0x{only.hex()} not found")
         traces = trace_block(

@@ -192,13 +192,18 @@ def transaction_visibility(
     state: StateAPI, sender: Address, to: Address | None, private_for: Sequence[Address] | None
 ) -> Visibility:
     """The visibility a transaction executes with: confidential if it names `private_for`
-    or is sent to a confidential contract by one of its parties."""
-    if private_for is None and to is not None:
-        if Visibility(actor=sender).verdict(state, to) is Verdict.REACHABLE:
-            private_for = ()
-    if private_for is None:
-        return Visibility(actor=None)
-    return Visibility(actor=sender, creators=frozenset((sender, *private_for)))
+    or is sent to a confidential contract by one of its parties. The verdict on `to`,
+    decided here, holds for either (a public transaction's actor reaches only what is
+    public), so it is kept."""
+    visibility = Visibility(actor=sender)
+    reaches = to is not None and visibility.verdict(state, to) is Verdict.REACHABLE
+    if private_for is None and not reaches:
+        public = Visibility(actor=None)
+        if to is not None:
+            public._verdicts[to] = visibility._verdicts[to]
+        return public
+    visibility.creators = frozenset((sender, *(private_for or ())))
+    return visibility
 
 
 class unguarded:

@@ -385,10 +385,12 @@ class Node:
     # -- confidential reads (the enclave opens what the caller may see) ------------------
 
     def confidential_transaction(self, tx_hash: bytes) -> Opened | None:
-        """The stored confidential transaction `tx_hash`, opened, if the caller may see it."""
-        if self.store.sealed_transaction(tx_hash) is None:
+        """The stored confidential transaction `tx_hash`, opened, if the caller may see it.
+        Anonymous callers see none."""
+        token = current_token()
+        if token is None or self.store.sealed_transaction(tx_hash) is None:
             return None
-        return self.enclave.confidential_transaction(Hash32(tx_hash), current_token())
+        return self.enclave.confidential_transaction(Hash32(tx_hash), token)
 
     def confidential_transactions(self, first: int, last: int, logs: LogQuery | None = None) -> list[Opened]:
         """The confidential transactions of blocks `first`..`last` the caller may see, opened

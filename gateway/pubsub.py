@@ -24,10 +24,10 @@ from evm_runtime.chain import decode_header
 from evm_runtime.exceptions import ConclaveError
 from evm_runtime.transactions import DecodedTransaction
 from evm_runtime.types import ExecutedTransaction, LogRecord
-from ledger.store import BlockRecord, StoredLog, log_matches
+from ledger.store import BlockRecord, log_matches
 
 from .params import LogFilter
-from .views import header_view, log_view, pending_view
+from .views import header_view, log_view, pending_view, stored_log
 
 SUBSCRIPTION_METHODS = ("eth_subscribe", "eth_unsubscribe")
 """Methods only a WebSocket connection serves (they need one to notify)."""
@@ -95,20 +95,6 @@ class Subscriber:
     def sent(self, text: str) -> None:
         """`text`, taken from the queue, has been written to the connection."""
         self.queued_bytes -= len(text)
-
-
-def _stored_log(block: BlockRecord, executed: ExecutedTransaction, entry: LogRecord) -> StoredLog:
-    return StoredLog(
-        block_number=block.number,
-        block_hash=block.hash,
-        block_timestamp=block.timestamp,
-        log_index=entry.log_index,
-        transaction_hash=executed.hash,
-        transaction_index=executed.index,
-        address=entry.address,
-        topics=entry.topics,
-        data=entry.data,
-    )
 
 
 def _notification(subscription: Subscription, encoded_result: str) -> str:
@@ -195,7 +181,7 @@ class SubscriptionHub:
                 ]
                 if not matching:
                     continue
-                view = _encode(log_view(_stored_log(block, executed, entry)))
+                view = _encode(log_view(stored_log(block, executed, entry)))
                 for subscriber, subscription in matching:
                     subscriber.send_text(_notification(subscription, view))
 
@@ -224,7 +210,7 @@ class SubscriptionHub:
                 if subscription.criteria is None or log_matches(
                     subscription.criteria, entry.address, entry.topics
                 ):
-                    view = log_view(_stored_log(block, executed, entry))
+                    view = log_view(stored_log(block, executed, entry))
                     subscriber.send_text(_notification(subscription, _encode(view)))
 
     def on_pending(

@@ -16,8 +16,8 @@ from evm_runtime.transactions import (
     effective_gas_price,
     transaction_type,
 )
-from evm_runtime.types import ExecutedTransaction
-from ledger.store import StoredBlock, StoredLog, StoredReceipt, StoredTransaction
+from evm_runtime.types import ExecutedTransaction, LogRecord
+from ledger.store import BlockRecord, StoredBlock, StoredLog, StoredReceipt, StoredTransaction
 
 from .hexcodec import address, data, quantity
 
@@ -207,21 +207,24 @@ def opened_parts(
         first_log_index=record.logs[0].log_index if record.logs else 0,
         encoded=record.receipt_rlp,
     )
-    logs = [
-        StoredLog(
-            block_number=block.number,
-            block_hash=block.hash,
-            block_timestamp=block.timestamp,
-            log_index=log.log_index,
-            transaction_hash=record.hash,
-            transaction_index=record.index,
-            address=log.address,
-            topics=log.topics,
-            data=log.data,
-        )
-        for log in record.logs
-    ]
-    return transaction, receipt, logs
+    return transaction, receipt, [stored_log(block, record, entry) for entry in record.logs]
+
+
+def stored_log(
+    block: StoredBlock | BlockRecord, executed: ExecutedTransaction, entry: LogRecord
+) -> StoredLog:
+    """A log of `executed` in `block` as the ledger's logs table gives it."""
+    return StoredLog(
+        block_number=block.number,
+        block_hash=block.hash,
+        block_timestamp=block.timestamp,
+        log_index=entry.log_index,
+        transaction_hash=executed.hash,
+        transaction_index=executed.index,
+        address=entry.address,
+        topics=entry.topics,
+        data=entry.data,
+    )
 
 
 def pending_view(decoded: DecodedTransaction) -> Json:

@@ -125,7 +125,7 @@ def world(node: DevNode) -> World:
     w3 = connect(node)
     retailer, partner, outsider = (Signer(w3, account.key) for account in node.accounts[1:4])
     tokens = {
-        name: sign_in(node.rpc_url, signer.account.key.hex(), node.chain_id)
+        name: sign_in(node.rpc_url, signer.account.key.hex())
         for name, signer in (("retailer", retailer), ("partner", partner), ("outsider", outsider))
     }
     filters = {
@@ -392,7 +392,7 @@ def test_web3_with_the_token_in_a_header_and_in_the_url(world: World) -> None:
 def test_an_auditor_granted_by_governance_sees_the_contract(world: World) -> None:
     node = world.node
     auditor = Signer(world.w3, node.accounts[5].key)
-    token = sign_in(node.rpc_url, auditor.account.key.hex(), node.chain_id)
+    token = sign_in(node.rpc_url, auditor.account.key.hex())
     client = Client(node.rpc_url, token)
     assert client.result("eth_getCode", [world.vault, "latest"]) == "0x"
     assert client.result("eth_getTransactionReceipt", [world.write]) is None

@@ -601,7 +601,7 @@ def test_result_matches_the_spec(
         # the spec does not define: the parameters the spec defines are checked.
         validate_params(method, sent[:2] if case.startswith("state-override") else sent)
     if method == "conclave_sendRawPrivateTransaction":  # sent signed in as the sender
-        token = sign_in(node.rpc_url, world.alice.account.key.hex(), node.chain_id)
+        token = sign_in(node.rpc_url, world.alice.account.key.hex())
         answer = httpx.post(
             f"{node.rpc_url.rstrip('/')}/rpc/{token}", json=_request(method, sent), timeout=30
         )

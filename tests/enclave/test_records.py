@@ -101,25 +101,8 @@ def test_any_changed_byte_is_refused(record: ExecutedTransaction, position: int)
         open_record(SECRETS, SealedRow(row.hash, row.block_number, row.transaction_index, bytes(flipped)))
 
 
-def test_records_sealed_before_a_rotation_still_open() -> None:
-    record = ExecutedTransaction(
-        hash=Hash32(b"\x01" * 32),
-        raw=b"\x02",
-        sender=Address(b"\x03" * 20),
-        to=None,
-        nonce=0,
-        index=0,
-        tx_type=2,
-        status=1,
-        gas_used=21_000,
-        cumulative_gas_used=21_000,
-        effective_gas_price=1,
-        contract_address=None,
-        logs=(),
-        logs_bloom=bytes(256),
-        receipt_rlp=b"\x04",
-        private_for=(),
-    )
+@given(records)
+def test_records_sealed_before_a_rotation_still_open(record: ExecutedTransaction) -> None:
     old = _row(seal_record(SECRETS, record))
     rotated = SECRETS.rotated()
     assert open_record(rotated, old) == record
