@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: dev test demo bench bench-call bench-logs bench-confidential compile-contracts clean
+.PHONY: dev test demo bench bench-call bench-logs bench-confidential bench-consensus compile-contracts clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ bench-logs: $(BIN)/.installed
 
 bench-confidential: $(BIN)/.installed
 	$(BIN)/python -m bench.confidential $(ARGS)
+
+bench-consensus: $(BIN)/.installed
+	$(BIN)/python -m bench.consensus $(ARGS)
 
 # The purchase-order story (examples/purchase_orders) on a throw-away dev node, stopped after.
 demo: $(BIN)/.installed

@@ -89,9 +89,9 @@ from bench.erc20_throughput import (
     MAX_PER_SENDER,
     RECEIPT_TIMEOUT,
     RpcFailure,
+    Sender,
     SignedTx,
-    _bodies,
-    _Sender,
+    bodies,
     hex_bytes,
     hex_int,
     sign,
@@ -302,7 +302,7 @@ def run_batch(
     accounts = [setup.senders[i] for i in active]
     wanted = [batch.nonces_after[i] for i in active]
     gate = threading.Barrier(len(active) + 1)
-    threads = [_Sender(url, _bodies(batch.per_sender[i], 0), gate) for i in active]
+    threads = [Sender(url, bodies(batch.per_sender[i], 0), gate) for i in active]
     for thread in threads:
         thread.start()
     with httpx.Client(timeout=120) as client:

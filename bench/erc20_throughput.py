@@ -289,24 +289,24 @@ class EndToEnd:
     client_cpu_seconds: float
 
 
-def _bodies(own: Sequence[SignedTx], batch: int) -> list[tuple[bytes, list[str]]]:
+def bodies(own: Sequence[SignedTx], batch: int) -> list[tuple[bytes, list[str]]]:
     """Pre-encoded HTTP bodies and the hashes each must return."""
-    bodies = []
+    encoded = []
     if batch <= 0:
         for i, tx in enumerate(own):
             body = _body("eth_sendRawTransaction", ["0x" + tx.raw.hex()], i)
-            bodies.append((json.dumps(body, separators=(",", ":")).encode(), [tx.hash]))
-        return bodies
+            encoded.append((json.dumps(body, separators=(",", ":")).encode(), [tx.hash]))
+        return encoded
     for start in range(0, len(own), batch):
         chunk = own[start : start + batch]
         body = [
             _body("eth_sendRawTransaction", ["0x" + tx.raw.hex()], start + j) for j, tx in enumerate(chunk)
         ]
-        bodies.append((json.dumps(body, separators=(",", ":")).encode(), [tx.hash for tx in chunk]))
-    return bodies
+        encoded.append((json.dumps(body, separators=(",", ":")).encode(), [tx.hash for tx in chunk]))
+    return encoded
 
 
-class _Sender(threading.Thread):
+class Sender(threading.Thread):
     """Posts one sender's pre-encoded bodies in order over one keep-alive connection."""
 
     def __init__(
@@ -357,7 +357,7 @@ def run_end_to_end(node: DevNode, setup: Setup, batch: int, poll_interval: float
     url = node.rpc_url
     pid = node.process.pid
     gate = threading.Barrier(len(setup.transfers) + 1)
-    threads = [_Sender(url, _bodies(own, batch), gate) for own in setup.transfers]
+    threads = [Sender(url, bodies(own, batch), gate) for own in setup.transfers]
     expected = sum(len(own) for own in setup.transfers)
     for thread in threads:
         thread.start()

@@ -12,6 +12,7 @@ from coincurve import PrivateKey, PublicKey
 from eth_hash.auto import keccak
 
 from evm_runtime.types import Address
+from ledger.signing import validator_digest
 
 from .sealing import seal, unseal
 
@@ -41,6 +42,16 @@ class NodeIdentity:
             raise ValueError("sign a 32-byte hash")
         return self.key.sign_recoverable(message_hash, hasher=None)
 
+    def sign_as_validator(self, message_hash: bytes) -> bytes:
+        """A validator signature over `message_hash` (`ledger.signing`): consensus messages,
+        commit seals and transport handshakes, never a transaction."""
+        return self.sign_hash(validator_digest(message_hash))
+
+    @property
+    def validator_key(self) -> ValidatorKey:
+        """This key as the consensus and the transport's `Signer`."""
+        return ValidatorKey(self)
+
     def sealed(self, sealing_key: bytes) -> bytes:
         return seal(sealing_key, self.key.secret, IDENTITY_PURPOSE)
 
@@ -62,3 +73,17 @@ def address_of(public_key: bytes) -> Address:
 def recover_signer(message_hash: bytes, signature: bytes) -> Address:
     """The address whose key made `signature` (as `NodeIdentity.sign_hash`) over `message_hash`."""
     return _address_of(PublicKey.from_signature_and_message(signature, message_hash, hasher=None))
+
+
+class ValidatorKey:
+    """A node identity as a validator's `Signer`: it signs `validator_digest`s only."""
+
+    def __init__(self, identity: NodeIdentity) -> None:
+        self._identity = identity
+
+    @property
+    def address(self) -> Address:
+        return self._identity.address
+
+    def sign_hash(self, message_hash: bytes) -> bytes:
+        return self._identity.sign_as_validator(message_hash)

@@ -17,7 +17,8 @@ from evm_runtime.tracing import TraceOptions, TransactionTrace
 from evm_runtime.transactions import CallRequest, DecodedTransaction
 from evm_runtime.types import Address, ExecutedTransaction, Hash32
 from governance.state import NetworkConfig
-from ledger.ordering import ExecutionResult
+from ledger.ordering import ExecutionResult, ProposalVerdict
+from ledger.receipts import GovernanceProof, TransactionProof
 from ledger.store import BlockRecord, LogQuery
 
 
@@ -30,6 +31,8 @@ class Admitted:
     balance: int
     audience: frozenset[Address] | None = None
     """Who may see it while it waits (`enclave.acl.may_see_pending`); None: everyone."""
+    forward: bytes = b""
+    """What the other validators are sent of it (`enclave.proposals.forwardable`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,28 @@ class AuthSession:
     address: Address
     expires_at: int
     """Unix time after which the token is refused."""
+
+
+# -- disaster recovery (`enclave.recovery`, docs/recovery.md) ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryStatus:
+    """Where recovery stands: whether this enclave reads the ledger, and the newest stored
+    recovery set (threshold, holders, who submitted a share to this enclave so far)."""
+
+    sealed: bool
+    """True: this enclave's ledger secrets do not unseal the ledger (recovery is needed)."""
+    node_public_key: bytes
+    """The key shares are submitted encrypted to (`enclave.recovery.seal_submission`)."""
+    issued_at: int | None = None
+    """The block the newest recovery set was issued at (None: none is stored)."""
+    threshold: int = 0
+    secret_version: int = 0
+    holders: tuple[Address, ...] = ()
+    submitted: tuple[Address, ...] = ()
+    problem: str = ""
+    """Why no recovery set is issued now, if none can be (members must register keys)."""
 
 
 class EnclaveAPI(Protocol):
@@ -112,7 +137,25 @@ class EnclaveAPI(Protocol):
 
     def next_base_fee(self) -> int: ...
 
-    def execute(self, batch: Sequence[DecodedTransaction], timestamp: int) -> ExecutionResult: ...
+    def execute(self, batch: Sequence[DecodedTransaction], timestamp: int) -> ExecutionResult:
+        """A block of `batch` on the head, with its proposal (`enclave.proposals`) for the
+        other validators; nothing counts until the host stores it and calls `committed`."""
+
+    def validate_proposal(self, payload: bytes, block_hash: Hash32) -> ProposalVerdict:
+        """Execute a proposed block on the head: the block if it executes to `block_hash`
+        with nothing left out and a sane time; otherwise why not."""
+
+    def block_payload(self, number: int) -> bytes:
+        """The proposal of stored block `number`, made again from storage (for a validator
+        catching up)."""
+
+    def sign_as_validator(self, message_hash: Hash32) -> bytes:
+        """The node key's validator signature over `message_hash` (`ledger.signing`):
+        consensus messages, commit seals, transport handshakes."""
+
+    def admit_forwarded(self, data: bytes) -> Admitted:
+        """Admit a transaction another validator forwarded (`Admitted.forward`); a
+        confidential one opens only here, and comes admitted by the enclave that sealed it."""
 
     def committed(self, block: BlockRecord) -> None: ...
 
@@ -181,6 +224,10 @@ class EnclaveAPI(Protocol):
     def network_config(self) -> NetworkConfig | None:
         """The network configuration governance holds at the head (None: no governance)."""
 
+    def validators(self, block_number: int | None = None) -> dict[Address, str]:
+        """The validators governance names after block `block_number` (None: the head), with
+        their endpoints; empty if no one governs."""
+
     def relay_governance(self, calldata: bytes, nonce: int) -> bytes:
         """A transaction from the node's own account carrying a member's signed governance
         message (`calldata` of a `…Signed` function), signed with the node's key; it is
@@ -196,6 +243,24 @@ class EnclaveAPI(Protocol):
     def adopt_ledger_secrets(self, wrapped: bytes) -> None:
         """Take the network's ledger secrets (`share_ledger_secrets`' answer for this node)
         in place of this enclave's own; only before the node has stored anything."""
+
+    # -- disaster recovery (`enclave.recovery`, docs/recovery.md) -------------------------
+
+    def recovery_issue(self) -> bytes | None:
+        """A new recovery set (`RecoverySet.to_bytes`) for the host to store, when the members
+        holding recovery keys, the threshold or the ledger secret version changed at the head
+        since the stored one; None otherwise, or while this enclave cannot read the ledger."""
+
+    def recovery_status(self) -> RecoveryStatus: ...
+
+    def recovery_share(self, member: Address) -> bytes:
+        """The member's share of the newest stored recovery set, encrypted to its key;
+        NotFound if it holds none."""
+
+    def submit_recovery_share(self, encrypted: bytes, signature: bytes) -> RecoveryStatus:
+        """Take a member's share (`enclave.recovery.seal_submission`); at the threshold, restore
+        the ledger secrets, verify the ledger with them and keep them (sealed): the ledger is
+        then readable. NotPermitted for a non-holder; InvalidRequest for a bad submission."""
 
     # -- tracing --------------------------------------------------------------------
 
@@ -229,3 +294,15 @@ class EnclaveAPI(Protocol):
     def block_access_list(self, block_number: int) -> BlockAccessList:
         """The EIP-7928 access list of a stored block, recorded by replaying it
         (`evm_runtime.block_access_list`); nothing is stored."""
+
+    # -- receipts anyone can verify (`ledger.receipts`, docs/receipts.md) -------------------
+
+    def transaction_proof(self, tx_hash: Hash32, token: str | None = None) -> TransactionProof | None:
+        """A stored transaction and its receipt, proven into their block's transactions and
+        receipts roots (which cover the block's confidential transactions, so only the
+        enclave makes the proofs); None for a hash no block holds, and for a confidential
+        transaction the reader may not see: the same answer."""
+
+    def governance_proof(self, block_number: int) -> GovernanceProof | None:
+        """Governance's state after block `block_number`, proven from the block's state root
+        (None: no one governs)."""

@@ -3,13 +3,17 @@ or the node's own for tests and tools."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 
+import rlp
 from eth.abc import BlockHeaderAPI, StateAPI
 from eth_account import Account
 
@@ -36,11 +40,13 @@ from evm_runtime.exceptions import (
     Unauthenticated,
 )
 from evm_runtime.overrides import NO_OVERRIDES, StateOverrides
+from evm_runtime.receipt_proofs import ordered_trie, prove_key
 from evm_runtime.simulation import SimulatedBlock, SimulationRequest, simulate
 from evm_runtime.state_db import NodeCache
 from evm_runtime.state_patch import StatePatch, build_patch_block
 from evm_runtime.state_proofs import AccountProof, StorageProof, prove_account
 from evm_runtime.system_contracts import (
+    BLOB_SLOT,
     BlockRules,
     SystemStore,
     block_rules_of,
@@ -61,7 +67,9 @@ from evm_runtime.types import ZERO_ADDRESS, Address, ExecutedTransaction, Hash32
 from governance.codec import decode_state
 from governance.state import GovernanceState, NetworkConfig
 from governance.system_contract import CODE_MARKER, GOVERNANCE_ADDRESS, SELECTORS, governance_state
-from ledger.ordering import ExecutionResult
+from ledger.ordering import ExecutionResult, ProposalVerdict
+from ledger.receipts import GovernanceProof, TransactionProof
+from ledger.recovery_sets import latest_recovery_set
 from ledger.store import MAX_ANCESTORS, BlockRecord, LedgerStore, LogQuery, SealedRow, log_matches
 
 from .acl import may_see_transaction
@@ -75,19 +83,52 @@ from .attestation import (
 )
 from .auth import Authenticator
 from .identity import address_of
-from .interface import Admitted, AuthSession, NodeKeys, Opened
+from .interface import Admitted, AuthSession, NodeKeys, Opened, RecoveryStatus
 from .keystore import open_keystore, with_ledger_secrets
+from .proposals import (
+    MalformedProposal,
+    decode_proposal,
+    encode_proposal,
+    forwardable,
+    open_forwarded,
+    stored_batch,
+)
 from .records import open_record, seal_record
-from .sealed_state import SealedNodes, seal_writes
+from .recovery import (
+    RecoverySet,
+    RecoveryUnavailable,
+    combine_shares,
+    issue_recovery_set,
+    open_submission,
+    recovery_policy,
+    unwrap_ledger_secrets,
+)
+from .sealed_state import SealedNodes, SealedStateUnreadable, seal_writes
 from .sealing import LedgerSecrets, UnsealError
 from .secret_transfer import transfer_report_data, unwrap_secrets, wrap_secrets
+from .verification import check_ledger_secrets, verify_ledger
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MAX_OPENED_BLOCKS = 100_000
 """The most blocks one request opens the confidential transactions of."""
+MAX_CLOCK_DRIFT = 15
+"""Seconds a proposed block's time may be ahead of this node's clock."""
 RELAY_TIP = 10**9
 """The priority fee of the transactions that relay signed governance messages (1 gwei)."""
+
+
+def _one_block_at_a_time(method: Callable[..., T]) -> Callable[..., T]:
+    """Executing and committing blocks take turns: a block is executed on the head and
+    committed before the next one is executed (reads go on meanwhile, on other threads)."""
+
+    @functools.wraps(method)
+    def in_turn(self: InProcessEnclave, *args: Any) -> T:
+        with self._block_lock:
+            return method(self, *args)
+
+    return in_turn
 
 
 class InProcessEnclave:
@@ -111,6 +152,10 @@ class InProcessEnclave:
         # State is stored sealed (`enclave.sealed_state`); the cache holds it in clear.
         nodes = SealedNodes(store, self._ledger_secrets)
         self._cache = NodeCache(nodes) if cache_entries is None else NodeCache(nodes, cache_entries)
+        self._block_lock = threading.Lock()
+        self._head_lock = threading.RLock()
+        """Guards the head and what is derived from it: one thread executes blocks and commits
+        them while another answers reads (`enclave.main`)."""
         self._head: BlockHeaderAPI | None = None
         # The head's hash and its ancestors', oldest first: BLOCKHASH needs 256 before a block.
         self._ancestors: deque[Hash32] = deque(maxlen=MAX_ANCESTORS + 1)
@@ -123,6 +168,12 @@ class InProcessEnclave:
         self._last_executed: tuple[Hash32, dict[bytes, bytes]] = (Hash32(b""), {})
         """The block this enclave executed last and its state writes, in clear."""
         self._auth = Authenticator.for_identity(self._keys.identity, params.chain_id)
+        # -- disaster recovery (docs/recovery.md) --
+        self._recovery_lock = threading.Lock()
+        self._issued_fingerprint: bytes | None = None
+        """The fingerprint of the newest recovery set stored or handed out (None: not read yet)."""
+        self._recovery_submitted: dict[Address, bytes] = {}
+        """The shares members submitted to this enclave while it cannot read the ledger."""
 
     def _ledger_secrets(self) -> LedgerSecrets:
         """The ledger secrets now (they rotate): what state nodes are sealed and unsealed with."""
@@ -191,24 +242,27 @@ class InProcessEnclave:
         return seal_writes(self._ledger_secrets(), writes)
 
     def _head_header(self) -> BlockHeaderAPI:
-        if self._head is None:
-            stored = self._store.head()
-            if stored is None:
-                raise NotFound("the ledger has no genesis block yet")
-            self._head = decode_header(stored.header)
-            recent = self._store.ancestor_hashes(stored.number, MAX_ANCESTORS + 1)
-            self._ancestors.extend(reversed(recent))
-        return self._head
+        with self._head_lock:
+            if self._head is None:
+                stored = self._store.head()
+                if stored is None:
+                    raise NotFound("the ledger has no genesis block yet")
+                self._head = decode_header(stored.header)
+                recent = self._store.ancestor_hashes(stored.number, MAX_ANCESTORS + 1)
+                self._ancestors.extend(reversed(recent))
+            return self._head
 
     def _stores(self) -> dict[Address, SystemStore]:
-        if self._head_stores is None:
-            self._head_stores = read_only_stores(self._latest_state())
-        return self._head_stores
+        with self._head_lock:
+            if self._head_stores is None:
+                self._head_stores = read_only_stores(self._latest_state())
+            return self._head_stores
 
     def _latest_state(self) -> StateAPI:
-        if self._head_state is None:
-            self._head_state = state_at(self._head_header(), self._params, self._cache)
-        return self._head_state
+        with self._head_lock:
+            if self._head_state is None:
+                self._head_state = state_at(self._head_header(), self._params, self._cache)
+            return self._head_state
 
     def _header_at(self, block_number: int) -> BlockHeaderAPI:
         head = self._head_header()
@@ -232,6 +286,13 @@ class InProcessEnclave:
         decoded = decode_signed_transaction(raw, self._params.chain_id)
         if private_for is not None:
             decoded = self._confidential_submission(decoded, private_for, token)
+        return self._admit(decoded, forwardable(self._keys.ledger_secrets, decoded))
+
+    def admit_forwarded(self, data: bytes) -> Admitted:
+        decoded = open_forwarded(self._keys.ledger_secrets, data, self._params.chain_id)
+        return self._admit(decoded, data)
+
+    def _admit(self, decoded: DecodedTransaction, forward: bytes) -> Admitted:
         state = self._latest_state()
         refusal = refusal_of(state, decoded.sender, not decoded.tx.to, self._stores())
         if refusal is not None:
@@ -250,7 +311,7 @@ class InProcessEnclave:
             base_fee=self.next_base_fee(),
             block_gas_limit=self._next_rules().gas_limit or self._params.gas_limit,
         )
-        return Admitted(decoded, nonce, balance, self._audience(state, decoded))
+        return Admitted(decoded, nonce, balance, self._audience(state, decoded), forward)
 
     def _confidential_submission(
         self, decoded: DecodedTransaction, private_for: Sequence[Address], token: str | None
@@ -293,17 +354,56 @@ class InProcessEnclave:
     def next_base_fee(self) -> int:
         return 0 if self._next_rules().free_gas else next_base_fee(self._head_header())
 
+    @_one_block_at_a_time
     def execute(self, batch: Sequence[DecodedTransaction], timestamp: int) -> ExecutionResult:
-        parent = self._head_header()
-        built = build_block(
-            parent,
-            batch,
-            self._params,
-            BlockEnv(coinbase=self._coinbase, timestamp=timestamp),
-            self._cache,
-            reversed(self._ancestors),
+        built = self._build(batch, BlockEnv(coinbase=self._coinbase, timestamp=timestamp))
+        included = {tx.hash for tx in built.transactions}
+        payload = encode_proposal(
+            self._keys.ledger_secrets,
+            built.header.timestamp,
+            self._coinbase,
+            [decoded for decoded in batch if decoded.hash in included],
         )
-        return self._executed(self._sealed(built))
+        return replace(self._executed(self._sealed(built)), payload=payload)
+
+    def _build(self, batch: Sequence[DecodedTransaction], env: BlockEnv) -> BuiltBlock:
+        return build_block(
+            self._head_header(), batch, self._params, env, self._cache, reversed(self._ancestors)
+        )
+
+    @_one_block_at_a_time
+    def validate_proposal(self, payload: bytes, block_hash: Hash32) -> ProposalVerdict:
+        try:
+            proposal = decode_proposal(self._keys.ledger_secrets, payload, self._params.chain_id)
+        except MalformedProposal as refused:
+            return ProposalVerdict(None, str(refused))
+        parent = self._head_header()
+        if proposal.timestamp <= parent.timestamp:
+            return ProposalVerdict(None, f"its time {proposal.timestamp} is not after its parent's")
+        if proposal.timestamp > time.time() + MAX_CLOCK_DRIFT:
+            return ProposalVerdict(None, f"its time {proposal.timestamp} is ahead of this node's clock")
+        built = self._build(
+            proposal.batch, BlockEnv(coinbase=proposal.coinbase, timestamp=proposal.timestamp)
+        )
+        if built.dropped or built.deferred:
+            return ProposalVerdict(None, "it holds transactions its block cannot include")
+        if built.hash != block_hash:
+            return ProposalVerdict(
+                None, f"it executes to block 0x{built.hash.hex()}, not 0x{block_hash.hex()}"
+            )
+        return ProposalVerdict(replace(self._executed(self._sealed(built)), payload=payload))
+
+    def block_payload(self, number: int) -> bytes:
+        stored = self._store.block_by_number(number)
+        if stored is None:
+            raise NotFound(f"block {number} not found")
+        header = decode_header(stored.header)
+        secrets = self._keys.ledger_secrets
+        batch = stored_batch(self._store, secrets, number, self._params.chain_id)
+        return encode_proposal(secrets, header.timestamp, Address(header.coinbase), batch)
+
+    def sign_as_validator(self, message_hash: Hash32) -> bytes:
+        return self._keys.identity.sign_as_validator(message_hash)
 
     def _sealed(self, built: BuiltBlock) -> BuiltBlock:
         """`built` with its confidential transactions sealed (`enclave.records`)."""
@@ -327,6 +427,7 @@ class InProcessEnclave:
         self._last_executed = (built.hash, built.state_writes)
         return ExecutionResult(block=record, dropped=built.dropped)
 
+    @_one_block_at_a_time
     def committed(self, block: BlockRecord) -> None:
         """`block` is stored: it is the new head. If this enclave executed it last, its
         state writes, kept in clear, warm the node cache (the record's are sealed, and an
@@ -335,11 +436,12 @@ class InProcessEnclave:
         self._last_executed = (Hash32(b""), {})
         if writes:
             self._cache.absorb(writes)
-        self._head = decode_header(block.header)
-        self._ancestors.append(block.hash)
-        self._head_state = None
-        self._head_stores = None
-        self._follow_ledger_secret()
+        with self._head_lock:
+            self._head = decode_header(block.header)
+            self._ancestors.append(block.hash)
+            self._head_state = None
+            self._head_stores = None
+            self._follow_ledger_secret()
 
     def _follow_ledger_secret(self) -> None:
         """Rotate the ledger secret when governance asked for a newer one (governance counts
@@ -360,11 +462,12 @@ class InProcessEnclave:
         return self._keys.ledger_secrets.current_version
 
     def reload_head(self) -> None:
-        self._head = None
-        self._head_state = None
-        self._head_stores = None
-        self._ancestors.clear()
-        self._last_executed = (Hash32(b""), {})
+        with self._head_lock:
+            self._head = None
+            self._head_state = None
+            self._head_stores = None
+            self._ancestors.clear()
+            self._last_executed = (Hash32(b""), {})
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -512,6 +615,13 @@ class InProcessEnclave:
         state = self._governance()
         return None if state is None else state.config
 
+    def validators(self, block_number: int | None = None) -> dict[Address, str]:
+        if block_number is None or block_number == self._head_header().block_number:
+            state = self._governance()
+        else:
+            state = governance_state(read_only_stores(self._state_at(block_number))[GOVERNANCE_ADDRESS])
+        return {} if state is None else {address: v.endpoint for address, v in state.validators.items()}
+
     def relay_governance(self, calldata: bytes, nonce: int) -> bytes:
         if not SELECTORS.get(calldata[:4], "").endswith("Signed"):
             raise InvalidRequest(
@@ -582,6 +692,139 @@ class InProcessEnclave:
         self._keys = with_ledger_secrets(self._keys, secrets, self._keys_dir, self._measurement)
         log.info("ledger secrets adopted: versions 0..%d", secrets.current_version)
 
+    # -- disaster recovery (`enclave.recovery`, docs/recovery.md) -------------------------
+
+    def _stored_recovery_set(self) -> RecoverySet | None:
+        stored = latest_recovery_set(self._store.engine)
+        if stored is None:
+            return None
+        try:
+            return RecoverySet.from_bytes(stored[1])
+        except ValueError as damaged:
+            log.warning("the newest stored recovery set does not decode: %s", damaged)
+            return None
+
+    def _reads_ledger(self) -> bool:
+        """Whether this enclave's ledger secrets unseal the stored ledger (an empty one: yes)."""
+        try:
+            check_ledger_secrets(self._store, self._keys.ledger_secrets)
+        except SealedStateUnreadable:
+            return False
+        return True
+
+    def _recovery_policy_problem(self) -> str:
+        state = self._governance()
+        if state is None:
+            return "this network has no governance, hence no members to hold recovery shares"
+        try:
+            recovery_policy(state, self._keys.ledger_secrets.current_version)
+        except RecoveryUnavailable as why:
+            return str(why)
+        return ""
+
+    def recovery_issue(self) -> bytes | None:
+        with self._recovery_lock:
+            try:
+                state = self._governance()
+            except (SealedStateUnreadable, NotFound):
+                return None
+            if state is None:
+                return None
+            secrets = self._keys.ledger_secrets
+            try:
+                policy = recovery_policy(state, secrets.current_version)
+            except RecoveryUnavailable:
+                return None
+            fingerprint = policy.fingerprint(self._params.chain_id)
+            if self._issued_fingerprint is None:
+                stored = self._stored_recovery_set()
+                self._issued_fingerprint = b"" if stored is None else stored.fingerprint
+            if fingerprint == self._issued_fingerprint:
+                return None
+            head = self._head_header().block_number
+            issued = issue_recovery_set(secrets, policy, self._params.chain_id, head)
+            self._issued_fingerprint = fingerprint
+            holders = len(policy.holders)
+            log.info("recovery shares issued at block %d: %d of %d", head, policy.threshold, holders)
+            return issued.to_bytes()
+
+    def recovery_status(self) -> RecoveryStatus:
+        stored = self._stored_recovery_set()
+        sealed = not self._reads_ledger()
+        problem = "" if sealed or self._store.head() is None else self._recovery_policy_problem()
+        public_key = self._keys.identity.public_key
+        if stored is None:
+            return RecoveryStatus(sealed, public_key, problem=problem)
+        return RecoveryStatus(
+            sealed=sealed,
+            node_public_key=public_key,
+            issued_at=stored.block_number,
+            threshold=stored.threshold,
+            secret_version=stored.secret_version,
+            holders=tuple(sorted(stored.shares)),
+            submitted=tuple(sorted(self._recovery_submitted)),
+            problem=problem,
+        )
+
+    def recovery_share(self, member: Address) -> bytes:
+        stored = self._stored_recovery_set()
+        if stored is None:
+            raise NotFound("this ledger holds no recovery shares: members register recovery keys first")
+        entry = stored.shares.get(member)
+        if entry is None:
+            raise NotFound(
+                f"0x{member.hex()} holds no share of the newest recovery set (block {stored.block_number})"
+            )
+        return entry[1]
+
+    def submit_recovery_share(self, encrypted: bytes, signature: bytes) -> RecoveryStatus:
+        with self._recovery_lock:
+            self._take_recovery_share(encrypted, signature)
+        return self.recovery_status()
+
+    def _take_recovery_share(self, encrypted: bytes, signature: bytes) -> None:
+        """Keep a member's share; at the threshold, restore, verify and adopt the secrets."""
+        if self._reads_ledger():
+            raise InvalidRequest("this enclave reads the ledger already: there is nothing to recover")
+        stored = self._stored_recovery_set()
+        if stored is None:
+            raise NotFound(
+                "this ledger holds no recovery set, so it cannot be recovered from shares (its members "
+                "had not registered recovery keys)"
+            )
+        chain_id = self._params.chain_id
+        try:
+            member, share = open_submission(self._keys.identity.key.secret, encrypted, signature, chain_id)
+        except UnsealError as refused:
+            raise InvalidRequest(
+                f"the submission is refused: {refused} (it must be encrypted to this node's key: "
+                "/recovery/status shows it)"
+            ) from None
+        if member not in stored.shares:
+            raise NotPermitted(
+                f"0x{member.hex()} holds no share of the newest recovery set (block {stored.block_number})"
+            )
+        self._recovery_submitted[member] = share
+        if len(self._recovery_submitted) < stored.threshold:
+            return
+        shares = list(self._recovery_submitted.values())
+        self._recovery_submitted.clear()
+        try:
+            secrets = unwrap_ledger_secrets(stored, combine_shares(shares))
+            report = verify_ledger(self._store, chain_id, secrets)
+        except (ValueError, UnsealError, SealedStateUnreadable) as failed:
+            raise InvalidRequest(f"recovery failed: {failed}; every holder submits its share again") from None
+        if not report.ok:
+            first = report.discrepancies[0]
+            raise InvalidRequest(
+                f"the restored ledger secrets open the ledger, but it does not verify (block {first.block}: "
+                f"{first.problem}): recover from an intact copy"
+            )
+        self._keys = with_ledger_secrets(self._keys, secrets, self._keys_dir, self._measurement)
+        self._issued_fingerprint = None
+        self.reload_head()
+        log.info("recovered: ledger secrets 0..%d restored and the ledger verified", secrets.current_version)
+
     # -- tracing ----------------------------------------------------------------------
 
     def _block_transactions(
@@ -631,6 +874,7 @@ class InProcessEnclave:
 
     # -- dev chains -----------------------------------------------------------------------
 
+    @_one_block_at_a_time
     def execute_patch(self, patch: StatePatch, timestamp: int) -> ExecutionResult:
         built = build_patch_block(
             self._head_header(), patch, self._params, self._coinbase, timestamp, self._cache
@@ -667,3 +911,70 @@ class InProcessEnclave:
         # Confidential contracts are never listed: no one but their parties may know of them.
         state = self._state_at(block_number)
         return tuple(entry for entry in found if not is_confidential(state, entry.address))
+
+    # -- receipts anyone can verify (`ledger.receipts`, docs/receipts.md) -------------------
+    # A block's roots cover its confidential transactions, so proofs are made here, where
+    # they open. A proof shows the block's other transactions only as hashes of subtries.
+
+    def transaction_proof(self, tx_hash: Hash32, token: str | None = None) -> TransactionProof | None:
+        stored = self._store.transaction(tx_hash)
+        if stored is not None:
+            number = stored.block_number
+        else:
+            row = self._store.sealed_transaction(tx_hash)
+            if row is None:
+                return None
+            may_see = self._may_see(token)
+            if may_see is None or not may_see(self._open(row)):
+                return None
+            number = row.block_number
+        block = self._store.block_by_number(number)
+        if block is None:
+            return None
+        header = decode_header(block.header)
+        hashes, transactions, receipts = self._block_entries(number)
+        transaction_trie, receipt_trie = ordered_trie(transactions), ordered_trie(receipts)
+        roots = (transaction_trie.root_hash, receipt_trie.root_hash)
+        if roots != (header.transaction_root, header.receipt_root):
+            raise RuntimeError(f"the stored transactions of block {number} do not give its header's roots")
+        index = hashes.index(tx_hash)
+        key = rlp.encode(index)
+        return TransactionProof(
+            transaction_hash=tx_hash,
+            transaction=transactions[index],
+            receipt=receipts[index],
+            index=index,
+            transaction_proof=prove_key(transaction_trie, key),
+            receipt_proof=prove_key(receipt_trie, key),
+            block_number=number,
+            block_hash=block.hash,
+            header=block.header,
+        )
+
+    def _block_entries(self, number: int) -> tuple[list[Hash32], list[bytes], list[bytes]]:
+        """The hashes, encodings and receipt encodings of every transaction of a stored
+        block, in order, confidential ones opened."""
+        receipts = {
+            receipt.transaction_index: receipt.encoded for receipt in self._store.receipts_of_block(number)
+        }
+        entries = [
+            (tx.transaction_index, tx.hash, tx.raw, receipts[tx.transaction_index])
+            for tx in self._store.transactions_of_block(number)
+        ]
+        for row in self._store.sealed_transactions(number, number):
+            record = self._open(row)
+            entries.append((row.transaction_index, record.hash, record.raw, record.receipt_rlp))
+        entries.sort(key=lambda entry: entry[0])
+        return (
+            [entry[1] for entry in entries],
+            [entry[2] for entry in entries],
+            [entry[3] for entry in entries],
+        )
+
+    def governance_proof(self, block_number: int) -> GovernanceProof | None:
+        blob = read_only_stores(self._state_at(block_number))[GOVERNANCE_ADDRESS].load()
+        if blob is None:
+            return None
+        state_root = self._header_at(block_number).state_root
+        proof = prove_account(state_root, self._cache, GOVERNANCE_ADDRESS, [BLOB_SLOT])
+        return GovernanceProof(proof.proof, proof.storage[0].proof, blob)

@@ -1,8 +1,10 @@
 """The enclave process: `python -m enclave.main`, spoken to in frames on stdin and stdout.
 
 It opens the ledger database itself (to read state and blocks; it never writes them),
-runs an `InProcessEnclave`, and answers the host's calls one at a time
-(`enclave.messages`). Anything it logs goes to stderr: stdout carries frames only.
+runs an `InProcessEnclave`, and answers the host's calls (`enclave.messages`): those of
+the block channel (stdin, stdout) on the main thread, those of the read channel (the pipe
+pair `--read-channel` names) on a second thread, one call at a time on each. Anything it
+logs goes to stderr: stdout carries frames only.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,11 +51,16 @@ def serve(enclave: InProcessEnclave, inbox: IO[bytes], outbox: IO[bytes]) -> Non
         return
     facts = EnclaveFacts(PROTOCOL_VERSION, enclave.params, enclave.measurement, os.getpid())
     write_frame(outbox, [RESULT, facts])
+    serve_calls(enclave, inbox, outbox)
+
+
+def serve_calls(enclave: InProcessEnclave, inbox: IO[bytes], outbox: IO[bytes]) -> None:
+    """Answer calls until the host closes the channel."""
     while True:
         try:
             message = read_frame(inbox)
             write_frame(outbox, _answer(enclave, message))
-        except (EOFError, BrokenPipeError):
+        except (EOFError, BrokenPipeError, OSError):
             return  # the host has gone: so does its enclave
 
 
@@ -81,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         "--renew-foreign-keys", action="store_true", help="dev: new keys if sealed by other code"
     )
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument(
+        "--read-channel", default=None, metavar="IN,OUT", help="the file descriptors of the read channel"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), stream=sys.stderr, format="enclave %(levelname)s: %(message)s"
@@ -98,6 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         keys_dir=args.keys_dir,
         renew_foreign_keys=args.renew_foreign_keys,
     )
+    if args.read_channel is not None:
+        read_in, read_out = (int(fd) for fd in args.read_channel.split(","))
+        reads = threading.Thread(
+            target=serve_calls,
+            args=(enclave, os.fdopen(read_in, "rb", buffering=0), os.fdopen(read_out, "wb", buffering=0)),
+            name="read-channel",
+            daemon=True,
+        )
+        reads.start()
     try:
         serve(enclave, inbox, outbox)
     finally:

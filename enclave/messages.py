@@ -8,7 +8,11 @@ most `MAX_FRAME_BYTES`. The messages:
     enclave → host   [RESULT, value]                 HELLO's value: an `EnclaveFacts`
                      [FAILURE, error name, message, attributes]
 
-One call is answered before the next is sent. Values are plain data: None, booleans,
+There are two channels, each a pair of pipes: the *block* channel carries the calls that
+execute and commit blocks (`BLOCK_CALLS`), the *read* channel everything else, so that
+admitting transactions and answering reads go on while a block executes (the enclave
+serves each channel on its own thread). On each channel, one call is answered before the
+next is sent. Values are plain data: None, booleans,
 integers of any size, bytes, text, arrays, maps, and the dataclasses of Conclave's own
 packages (tag `DATACLASS_TAG`: [module, name, field values]). A `DecodedTransaction`
 crosses as its raw bytes, sender and `private_for` (tag `TRANSACTION_TAG`) and is rebuilt on arrival
@@ -38,7 +42,7 @@ from evm_runtime.types import Address
 
 from .interface import EnclaveAPI
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 MAX_FRAME_BYTES = 256 * 1024 * 1024
 HELLO, CALL, RESULT, FAILURE = "hello", "call", "result", "failure"
 DATACLASS_TAG = 40_000
@@ -51,6 +55,19 @@ METHODS = frozenset(
     name for name in vars(EnclaveAPI) if not name.startswith("_") and name not in ("params", "measurement")
 )
 """The calls the host may make: the members of `EnclaveAPI` (its two properties come with HELLO)."""
+
+BLOCK_CALLS = frozenset(
+    {
+        "execute",
+        "validate_proposal",
+        "execute_patch",
+        "committed",
+        "reload_head",
+        "block_payload",
+        "create_genesis",
+    }
+)
+"""The calls of the block channel; the others go on the read channel."""
 
 
 class ProtocolError(Exception):
@@ -194,7 +211,10 @@ def write_frame(stream: IO[bytes], message: Any) -> None:
     body = encode(message)
     if len(body) > MAX_FRAME_BYTES:
         raise ProtocolError(f"a message of {len(body)} bytes exceeds {MAX_FRAME_BYTES}")
-    stream.write(_LENGTH.pack(len(body)) + body)
+    frame = memoryview(_LENGTH.pack(len(body)) + body)
+    while frame:  # an unbuffered pipe may take part of a large frame (a signal cut it short)
+        written = stream.write(frame)
+        frame = frame[written or 0 :]
     stream.flush()
 
 

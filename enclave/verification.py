@@ -34,13 +34,17 @@ from eth.abc import BlockHeaderAPI
 from eth_hash.auto import keccak
 
 from evm_runtime.block_builder import BlockEnv, build_block
+from evm_runtime.calls import state_at
 from evm_runtime.chain import ChainParams, decode_header
 from evm_runtime.exceptions import ConclaveError
 from evm_runtime.state_db import NodeCache
 from evm_runtime.state_patch import build_patch_block, stored_patch
+from evm_runtime.system_contracts import read_only_stores
 from evm_runtime.transactions import decode_signed_transaction
 from evm_runtime.trie_root import BLANK_ROOT, ordered_trie_root
 from evm_runtime.types import ExecutedTransaction, Hash32, LogRecord
+from governance.system_contract import GOVERNANCE_ADDRESS, governance_state
+from ledger.consensus.messages import MalformedMessage, decode_certificate, verify_certificate
 from ledger.store import MAX_ANCESTORS, LedgerStore, StoredBlock, StoredLog, StoredReceipt
 
 from .records import open_record
@@ -62,6 +66,8 @@ class Discrepancy:
 class VerificationReport:
     head: int = -1
     blocks: int = 0
+    certified: int = 0
+    """Blocks whose commit certificate is a quorum of their validators."""
     transactions: int = 0
     state_nodes: int = 0
     discrepancies: list[Discrepancy] = field(default_factory=list)
@@ -174,6 +180,7 @@ def _verify_block(
             problems.append("the genesis state is not stored")
         ancestors.append(block.hash)
         return header
+    _check_certificate(store, block, parent, chain_id, cache, problems, report)
     stored = [
         (tx.transaction_index, tx.hash, tx.sender, tx.raw, None) for tx in store.transactions_of_block(number)
     ]
@@ -227,6 +234,35 @@ def _verify_block(
     cache.absorb(built.state_writes)
     ancestors.append(block.hash)
     return header
+
+
+def _check_certificate(
+    store: LedgerStore,
+    block: StoredBlock,
+    parent: BlockHeaderAPI,
+    chain_id: int,
+    cache: NodeCache,
+    problems: list[str],
+    report: VerificationReport,
+) -> None:
+    """A stored certificate must be a quorum of the validators governance named at the parent
+    (blocks stored before certificates were kept have none)."""
+    encoded = store.certificate(block.number)
+    if encoded is None:
+        return
+    params = ChainParams(chain_id=chain_id, gas_limit=parent.gas_limit)
+    governance = governance_state(read_only_stores(state_at(parent, params, cache))[GOVERNANCE_ADDRESS])
+    if governance is None:
+        return
+    try:
+        certificate = decode_certificate(encoded)
+    except MalformedMessage as exc:
+        problems.append(f"the commit certificate does not decode: {exc}")
+        return
+    if verify_certificate(block.hash, certificate, tuple(governance.validators)):
+        report.certified += 1
+    else:
+        problems.append("the commit certificate is not a quorum of the block's validators")
 
 
 def _check_header(block: StoredBlock, parent: BlockHeaderAPI | None, problems: list[str]) -> BlockHeaderAPI:

@@ -12,6 +12,7 @@ them with the block, in the same database transaction.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Protocol
@@ -30,27 +31,32 @@ class NodeSource(Protocol):
 
 
 class NodeCache:
-    """A bounded LRU of state nodes in front of a `NodeSource`."""
+    """A bounded LRU of state nodes in front of a `NodeSource`, safe to share between threads
+    (an enclave executes a block on one while it answers reads on another)."""
 
     def __init__(self, source: NodeSource, max_entries: int = DEFAULT_CACHE_ENTRIES) -> None:
         self._source = source
         self._max_entries = max_entries
         self._entries: OrderedDict[bytes, bytes] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: bytes) -> bytes | None:
-        value = self._entries.get(key)
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+                return value
+        value = self._source.get_node(key)  # outside the lock: nodes never change
         if value is not None:
-            self._entries.move_to_end(key)
-            return value
-        value = self._source.get_node(key)
-        if value is not None:
-            self._remember(key, value)
+            with self._lock:
+                self._remember(key, value)
         return value
 
     def absorb(self, nodes: Mapping[bytes, bytes]) -> None:
         """Remember nodes that have just been stored."""
-        for key, value in nodes.items():
-            self._remember(key, value)
+        with self._lock:
+            for key, value in nodes.items():
+                self._remember(key, value)
 
     def _remember(self, key: bytes, value: bytes) -> None:
         self._entries[key] = value

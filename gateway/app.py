@@ -33,6 +33,8 @@ from .jsonrpc import DEFAULT_LIMITS, Limits, handle_body
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .node import Node
 from .rate_limit import ClientRateLimiter, RateLimit
+from .receipt_rest import router as receipt_router
+from .recovery_rest import router as recovery_router
 from .ws import serve_websocket
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -252,6 +254,8 @@ def create_app(
 
     app.include_router(gov_router)
     app.include_router(auth_router)
+    app.include_router(receipt_router)
+    app.include_router(recovery_router)  # disaster recovery (docs/recovery.md)
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> Response:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import shutil
-import signal
-import socket
 import sys
 import tempfile
 from collections.abc import Callable
@@ -24,7 +21,10 @@ from .dev_accounts import DEFAULT_BALANCE_ETH, DEFAULT_COUNT, TEST_MNEMONIC, WEI
 from .gov_cli import add_gov_commands
 from .init_cli import add_init_command
 from .ledger_cli import add_ledger_commands
-from .rate_limit import RateLimit
+from .net_cli import add_net_commands
+from .node_cli import add_node_command
+from .receipt_cli import add_receipt_commands
+from .recovery_cli import add_recovery_commands
 
 if TYPE_CHECKING:
     from .dev_accounts import DevAccount
@@ -196,13 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_gov_commands(commands)
     add_auth_commands(commands)
     add_init_command(commands)
+    add_node_command(commands)
+    add_receipt_commands(commands)
+    add_recovery_commands(commands)  # disaster recovery (docs/recovery.md)
+    add_net_commands(commands, default_data_dir().with_name("net"))
     return parser
-
-
-def _rate_limit(args: argparse.Namespace) -> RateLimit | None:
-    if args.rate_limit is None:
-        return None
-    return RateLimit(requests_per_second=args.rate_limit, burst=max(1, round(2 * args.rate_limit)))
 
 
 def default_data_dir() -> Path:
@@ -220,30 +218,35 @@ def run_dev(args: argparse.Namespace) -> int:
 
 def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
     # Imported here, not at the top: `conclave --help` should not wait for py-evm.
-    import uvicorn
-
     from evm_runtime.chain import GenesisAccount
     from governance.state import NetworkConfig
     from ledger.database import is_in_memory
 
-    from .app import create_app
     from .dev_accounts import derive_accounts
     from .genesis_document import read_genesis
-    from .jsonrpc import Limits
-    from .node import ChainMismatch, Node, NodeConfig
+    from .node import NodeConfig
+    from .serving import ServeOptions, serve
 
     accounts = derive_accounts(args.mnemonic, args.accounts)
     alloc = {a.address_bytes: GenesisAccount(balance=args.balance * WEI_PER_ETH) for a in accounts}
-    chain_id, governance = args.chain_id, None
+    chain_id, governance, timestamp = args.chain_id, None, None
     if args.genesis is not None:
         try:
             spec = read_genesis(json.loads(args.genesis.read_text()))
         except (OSError, ValueError) as exc:
             print(f"error: the genesis document {args.genesis} cannot be used: {exc}", file=sys.stderr)
             return 2
+        if spec.governance.validators:
+            print(
+                f"error: the genesis document {args.genesis} names validators: a dev chain is one "
+                "validator, this node; start a network of them with `conclave net up` or `conclave node`",
+                file=sys.stderr,
+            )
+            return 2
         alloc.update(spec.alloc)
         chain_id = args.chain_id = spec.chain_id or chain_id
         governance = spec.governance
+        timestamp = spec.timestamp
         if governance.config.block_gas_limit != NetworkConfig().block_gas_limit:
             args.gas_limit = governance.config.block_gas_limit  # the document's, over the flag's
     if args.database_url:
@@ -258,6 +261,7 @@ def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
         block_time=args.block_time,
         genesis_alloc=alloc,
         genesis_governance=governance,
+        genesis_timestamp=timestamp,
         dev_accounts=tuple(a.address_bytes for a in accounts),
         dev_keys=tuple(bytes.fromhex(a.private_key[2:]) for a in accounts),
         dev_mode=True,
@@ -269,38 +273,19 @@ def _serve_dev(args: argparse.Namespace, data_dir: Path) -> int:
         # with an in-memory database).
         enclave_dir=None if is_in_memory(database_url) else data_dir / "enclave",
     )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    options = ServeOptions(
+        host=args.host,
+        port=args.port,
+        max_request_mib=args.max_request_mib,
+        max_batch=args.max_batch,
+        rate_limit=args.rate_limit,
+        log_level=args.log_level,
     )
-    try:
-        listener = socket.create_server((args.host, args.port), backlog=2048)
-    except OSError as exc:
-        print(
-            f"error: cannot listen on {args.host}:{args.port} ({exc.strerror}): "
-            "pass another --port, or --port 0 for a free one",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        node = Node(config)
-    except ChainMismatch as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    port = listener.getsockname()[1]
-    _announce(args, accounts, f"http://{args.host}:{port}", None if args.database_url else data_dir)
-    max_body = args.max_request_mib * 1024 * 1024
-    app = create_app(
-        node, max_body_bytes=max_body, limits=Limits(max_batch=args.max_batch), rate_limit=_rate_limit(args)
+    return serve(
+        config,
+        options,
+        lambda _node, rpc_url: _announce(args, accounts, rpc_url, None if args.database_url else data_dir),
     )
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", ws_max_size=max_body)
-    server = uvicorn.Server(config)
-    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
-    # handlers it found; these make that a clean exit with status 0.
-    for stop_signal in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop_signal, lambda *_: None)
-    server.run(sockets=[listener])
-    return 0
 
 
 def _announce(

@@ -1,8 +1,9 @@
 """The genesis document: what a new network starts with, as JSON (`conclave init` writes it,
-`conclave dev --genesis` reads it).
+`conclave node` and `conclave dev --genesis` read it).
 
     {
       "chainId": 1337,
+      "timestamp": 1767225600,
       "alloc": {"0x…": {"balance": "1000000000000000000000"}},
       "consortium": {
         "members": [{"address": "0x…", "name": "Acme Retail", "metadata": ""}],
@@ -11,12 +12,23 @@
                          "defaultThreshold": "more than 1/2",
                          "thresholds": {"add_member": "at least 2/3"},
                          "vetoes": {"remove_member": ["0x…"]}},
-        "config": {"open_submission": false, "open_deployment": true}
+        "config": {"open_submission": false, "open_deployment": true},
+        "validators": [{"address": "0x…", "endpoint": "127.0.0.1:30300", "measurement": "0x…"}],
+        "attestationRoots": ["0x…"],
+        "measurements": ["0x…"]
       }
     }
 
-Every field but `consortium.members` may be left out. The node that starts the network is
-its first validator, running the enclave code it runs (its measurement is approved).
+Every field but `consortium.members` may be left out. Without `validators`, the node that
+starts the network is its only validator, running the enclave code it runs (its
+measurement is approved, its attestation root trusted). With `validators` (each one's
+address is its enclave's node key, its endpoint the "host:port" its transport listens
+on), those are the validators, and every one of them starts from this document; one
+listed without a `measurement` is taken to run the code of the node reading it.
+Such a document needs a `timestamp` (seconds since 1970), so that every validator makes
+the same genesis block. `attestationRoots` and `measurements` (32 bytes each, in hex) are
+trusted and approved besides the reading node's own: list every validator's root when
+they do not share one.
 """
 
 from __future__ import annotations
@@ -29,9 +41,12 @@ from evm_runtime.chain import GenesisAccount
 from evm_runtime.types import Address, Hash32
 from governance.constitution import Constitution, Threshold, default_constitution
 from governance.exceptions import GovernanceError
-from governance.state import CONFIG_KEYS, GovernanceState, Member, NetworkConfig
+from governance.state import CONFIG_KEYS, GovernanceState, Member, NetworkConfig, Validator
+from ledger.network import parse_endpoint
 
 FORMAT = "conclave-genesis/1"
+KEY_BYTES = 32
+"""The length of an enclave measurement and of an attestation root's public key."""
 
 
 class InvalidGenesis(ValueError):
@@ -43,6 +58,8 @@ class GenesisSpec:
     chain_id: int | None
     alloc: Mapping[Address, GenesisAccount]
     governance: GovernanceState
+    timestamp: int | None = None
+    """The genesis block's time, in seconds since 1970 (None: when the node makes it)."""
 
 
 def _address(text: Any, where: str) -> Address:
@@ -52,6 +69,58 @@ def _address(text: Any, where: str) -> Address:
         return Address(bytes.fromhex(text[2:]))
     except ValueError:
         raise InvalidGenesis(f"{where}: {text!r} is not hex") from None
+
+
+def _key(text: Any, where: str) -> bytes:
+    if not isinstance(text, str) or not text.startswith("0x") or len(text) != 2 + 2 * KEY_BYTES:
+        raise InvalidGenesis(f"{where}: expected {KEY_BYTES} bytes in 0x-prefixed hex, got {text!r}")
+    try:
+        return bytes.fromhex(text[2:])
+    except ValueError:
+        raise InvalidGenesis(f"{where}: {text!r} is not hex") from None
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidGenesis(f"{where}: expected a JSON list, got {value!r}")
+    return value
+
+
+def _validators(entries: Any) -> dict[Address, Validator]:
+    """consortium.validators: each one's address, endpoint and (optional) measurement."""
+    validators: dict[Address, Validator] = {}
+    listening: dict[str, Address] = {}
+    for index, entry in enumerate(_list(entries, "consortium.validators")):
+        where = f"consortium.validators[{index}]"
+        if not isinstance(entry, dict):
+            raise InvalidGenesis(f"{where}: expected {{address, endpoint, measurement}}")
+        unknown = sorted(set(entry) - {"address", "endpoint", "measurement"})
+        if unknown:
+            raise InvalidGenesis(f"{where}: unknown keys {unknown}; known: address, endpoint, measurement")
+        address = _address(entry.get("address"), f"{where}.address")
+        if address in validators:
+            raise InvalidGenesis(f"{where}: 0x{address.hex()} is listed twice")
+        endpoint = entry.get("endpoint")
+        if not isinstance(endpoint, str) or parse_endpoint(endpoint) is None:
+            raise InvalidGenesis(
+                f'{where}.endpoint: expected "host:port" with a port from 1 to 65535 (such as '
+                f'"127.0.0.1:30300": where its validator transport listens), got {endpoint!r}'
+            )
+        if endpoint in listening:
+            raise InvalidGenesis(
+                f"{where}.endpoint: 0x{listening[endpoint].hex()} listens on {endpoint} already; "
+                "each validator needs its own"
+            )
+        listening[endpoint] = address
+        measurement = entry.get("measurement")
+        validators[address] = Validator(
+            endpoint, b"" if measurement is None else _key(measurement, f"{where}.measurement")
+        )
+    return validators
+
+
+def _keys(entries: Any, where: str) -> frozenset[bytes]:
+    return frozenset(_key(text, f"{where}[{i}]") for i, text in enumerate(_list(entries, where)))
 
 
 def threshold_from_text(text: Any, where: str = "a threshold") -> Threshold:
@@ -171,6 +240,9 @@ def read_genesis(document: Any) -> GenesisSpec:
         users=frozenset(users),
         deployers=frozenset(deployers),
         config=_config(consortium.get("config", {})),
+        validators=_validators(consortium.get("validators", [])),
+        attestation_roots=_keys(consortium.get("attestationRoots", []), "consortium.attestationRoots"),
+        measurements=_keys(consortium.get("measurements", []), "consortium.measurements"),
     )
     alloc: dict[Address, GenesisAccount] = {}
     for address_text, account in dict(document.get("alloc", {})).items():
@@ -185,7 +257,15 @@ def read_genesis(document: Any) -> GenesisSpec:
     chain_id = document.get("chainId")
     if chain_id is not None and (type(chain_id) is not int or not 0 < chain_id < 2**64):
         raise InvalidGenesis(f"chainId: expected a positive 64-bit integer, got {chain_id!r}")
-    return GenesisSpec(chain_id=chain_id, alloc=alloc, governance=governance)
+    timestamp = document.get("timestamp")
+    if timestamp is not None and (type(timestamp) is not int or not 0 <= timestamp < 2**64):
+        raise InvalidGenesis(f"timestamp: expected seconds since 1970, a whole number, got {timestamp!r}")
+    if governance.validators and timestamp is None:
+        raise InvalidGenesis(
+            "timestamp: a document that names validators needs one, so that every validator makes "
+            "the same genesis block (conclave init --validator writes the time it ran)"
+        )
+    return GenesisSpec(chain_id=chain_id, alloc=alloc, governance=governance, timestamp=timestamp)
 
 
 def genesis_document(spec: GenesisSpec) -> dict[str, Any]:
@@ -200,6 +280,8 @@ def genesis_document(spec: GenesisSpec) -> dict[str, Any]:
     document: dict[str, Any] = {"format": FORMAT}
     if spec.chain_id is not None:
         document["chainId"] = spec.chain_id
+    if spec.timestamp is not None:
+        document["timestamp"] = spec.timestamp
     document["alloc"] = {
         "0x" + a.hex(): {"balance": str(acc.balance)} for a, acc in sorted(spec.alloc.items())
     }
@@ -212,4 +294,14 @@ def genesis_document(spec: GenesisSpec) -> dict[str, Any]:
         "constitution": constitution_to_document(state.constitution),
         "config": config,
     }
+    if state.validators:
+        document["consortium"]["validators"] = [
+            {"address": "0x" + a.hex(), "endpoint": v.endpoint}
+            | ({"measurement": "0x" + v.measurement.hex()} if v.measurement else {})
+            for a, v in sorted(state.validators.items())
+        ]
+    if state.attestation_roots:
+        document["consortium"]["attestationRoots"] = ["0x" + r.hex() for r in sorted(state.attestation_roots)]
+    if state.measurements:
+        document["consortium"]["measurements"] = ["0x" + m.hex() for m in sorted(state.measurements)]
     return document

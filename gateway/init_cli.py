@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,15 @@ examples:
                 --member 0xCA401…:"Gamma Vendors" --permissioned --user 0xD00D… --out genesis.json
   conclave init --member 0xA11CE… --constitution constitution.json --fund 0xA11CE…:1000
   conclave dev --genesis genesis.json          start a dev node of that consortium
+  conclave init --member 0xA11CE… --validator 0x5EED…@10.0.0.1:30300 \
+                --validator 0x5EED2…@10.0.0.2:30300     a network of several validators
 
 The document names the consortium's first members, users, constitution and network
-configuration, and the ether accounts start with; the node that starts the network is its
-first validator. docs/governance.md describes the constitution's format.
+configuration, and the ether accounts start with. Without --validator, the node that
+starts the network is its only validator; with it, the validators are those named, each
+by its node address (`conclave node keys` prints it) and the host:port its validator
+transport listens on, and each starts with `conclave node` (docs/network.md).
+docs/governance.md describes the constitution's format.
 """
 
 
@@ -54,6 +60,18 @@ def add_init_command(commands: Any) -> None:
         "--permissioned-deployment", action="store_true", help="only deployers may create contracts"
     )
     init.add_argument("--chain-id", type=int, help="the network's EIP-155 chain id")
+    init.add_argument(
+        "--validator",
+        action="append",
+        default=[],
+        metavar="ADDRESS@HOST:PORT",
+        help="a validator: its node address and transport endpoint (repeat)",
+    )
+    init.add_argument(
+        "--timestamp",
+        type=int,
+        help="the genesis block's time in seconds since 1970 (default with --validator: now)",
+    )
     init.add_argument(
         "--fund",
         action="append",
@@ -98,9 +116,19 @@ def run_init(args: argparse.Namespace) -> int:
                 alloc[address] = {"balance": str(int(ether) * 10**18)}
             except ValueError:
                 raise InvalidGenesis(f"--fund {entry}: expected ADDRESS:ETH, ETH a whole number") from None
+        validators = []
+        for entry in args.validator:
+            address, at, endpoint = entry.partition("@")
+            if not at:
+                raise InvalidGenesis(f"--validator {entry}: expected ADDRESS@HOST:PORT")
+            validators.append({"address": address, "endpoint": endpoint})
+        if validators:
+            consortium["validators"] = validators
         document: dict[str, Any] = {"alloc": alloc, "consortium": consortium}
         if args.chain_id is not None:
             document["chainId"] = args.chain_id
+        if args.timestamp is not None or validators:
+            document["timestamp"] = int(time.time()) if args.timestamp is None else args.timestamp
         spec = read_genesis(document)  # checks everything
     except InvalidGenesis as error:
         print(f"error: {error}", file=sys.stderr)
@@ -119,5 +147,11 @@ def run_init(args: argparse.Namespace) -> int:
         f"wrote {args.out}: {len(state.members)} members, {len(state.users)} users, "
         f"constitution {state.constitution.name!r}, submission {submission}"
     )
-    print(f"start a dev node of this consortium with: conclave dev --genesis {args.out}")
+    if state.validators:
+        print(
+            f"{len(state.validators)} validators: start each with `conclave node --config FILE` "
+            f'naming genesis = "{args.out}" (docs/network.md)'
+        )
+    else:
+        print(f"start a dev node of this consortium with: conclave dev --genesis {args.out}")
     return 0

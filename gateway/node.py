@@ -11,10 +11,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Literal
 
+import httpx
 from eth_utils import to_checksum_address
 
 from enclave.acl import may_see_pending
-from enclave.interface import EnclaveAPI, Opened
+from enclave.interface import Admitted, EnclaveAPI, Opened
 from enclave.local import InProcessEnclave
 from enclave.messages import EnclaveFailure
 from enclave.process import EnclaveLaunch, EnclaveProcess
@@ -24,6 +25,7 @@ from enclave.sealed_state import (
     STATE_SEALING_SETTING,
     SealedStateUnreadable,
 )
+from enclave.secret_transfer import transfer_report_data
 from evm_runtime.chain import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, ChainParams, GenesisAccount
 from evm_runtime.exceptions import ConclaveError, NotFound
 from evm_runtime.fees import DEFAULT_PRIORITY_FEE
@@ -33,7 +35,8 @@ from governance.codec import encode_state
 from governance.state import GovernanceState, Member, NetworkConfig, Validator
 from ledger.database import is_in_memory, make_engine
 from ledger.mempool import Mempool
-from ledger.ordering import SoloOrdering
+from ledger.network import Endpoint, Transport, parse_endpoint
+from ledger.ordering import Ordering
 from ledger.store import BlockRecord, LedgerStore, LogQuery, StoredBlock
 from migrations import upgrade_to_head
 
@@ -42,11 +45,25 @@ from .filters import FilterRegistry
 from .metrics import NodeMetrics
 from .params import BlockRef
 from .pubsub import SubscriptionHub
+from .recovery_mode import keep_recovery_set_current
 
 log = logging.getLogger(__name__)
 
 VERSION = version("conclave")
 ENCLAVE_WATCH_SECONDS = 1.0
+JOIN_TIMEOUT_SECONDS = 60.0
+"""How long a joining node waits for the validator it takes the ledger secrets from."""
+
+
+class EnclaveValidatorKey:
+    """The enclave's node key as the consensus and transport `Signer`."""
+
+    def __init__(self, enclave: EnclaveAPI, address: Address) -> None:
+        self._enclave = enclave
+        self.address = address
+
+    def sign_hash(self, message_hash: bytes) -> bytes:
+        return self._enclave.sign_as_validator(Hash32(message_hash))
 
 
 DEV_NODE_BALANCE = 1_000 * 10**18
@@ -92,8 +109,16 @@ class NodeConfig:
     enclave_dir: Path | None = None
     """Where the enclave keeps its sealed keys (None: new keys in memory at every start)."""
     genesis_governance: GovernanceState | None = None
-    """The consortium at genesis (a dev node's default: its first dev account alone); this
-    node joins it as its validator."""
+    """The consortium at genesis (a dev node's default: its first dev account alone). If it
+    names no validators, this node is its one validator; validators named without a
+    measurement run this node's."""
+    p2p_listen: Endpoint | None = None
+    """Where this validator listens for the others (None: it talks to no other validator)."""
+    round_timeout: float = 1.0
+    """Seconds of a consensus round 0; later rounds double it."""
+    join_url: str | None = None
+    """A validator's URL to fetch the network's ledger secrets from before genesis (a node
+    joining a network whose governance already names it)."""
 
 
 class Node:
@@ -120,17 +145,34 @@ class Node:
             "conclave_websocket_clients", "Open WebSocket connections.", lambda: len(self.pubsub)
         )
         self._ensure_genesis()
-        self.ordering = SoloOrdering(
+        self.address = self.enclave.node_keys().address
+        self.transport: Transport | None = None
+        if config.p2p_listen is not None:
+            self.transport = Transport(
+                self.address,
+                EnclaveValidatorKey(self.enclave, self.address),
+                {},
+                lambda sender, payload: self.ordering.on_message(sender, payload),
+                chain_id=config.chain_id,
+                listen=config.p2p_listen,
+            )
+        self.ordering = Ordering(
             self.store,
             self.pool,
             self.enclave,
+            EnclaveValidatorKey(self.enclave, self.address),
+            self._validators_at_head,
+            network=self.transport,
             block_time=config.block_time,
+            round_timeout=config.round_timeout,
             on_block=self._on_block,
+            on_transaction=self._on_forwarded,
         )
         self._head: StoredBlock = self._load_head()
         self.network_config: NetworkConfig | None = None
         """What governance configures at the head (None: no governance)."""
         self._follow_network_config()
+        keep_recovery_set_current(self.enclave, self.engine)  # disaster recovery (docs/recovery.md)
         self._task: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
 
@@ -171,18 +213,54 @@ class Node:
         if state is None:
             return None
         measurement, keys = self.enclave.measurement, self.enclave.node_keys()
+        validators = {
+            address: replace(validator, measurement=validator.measurement or measurement)
+            for address, validator in state.validators.items()
+        } or {keys.address: Validator("genesis", measurement)}
         return encode_state(
             replace(
                 state,
-                validators={**state.validators, keys.address: Validator("genesis", measurement)},
+                validators=validators,
                 measurements=state.measurements | {measurement},
                 attestation_roots=state.attestation_roots | {keys.attestation_root},
                 config=replace(state.config, block_gas_limit=self.params.gas_limit),
             )
         )
 
+    def _validators_at_head(self) -> dict[Address, Endpoint | None]:
+        """The validators governance names at the head (this node alone if no one governs)."""
+        named = self.enclave.validators()
+        if not named:
+            return {self.address: None}
+        return {address: parse_endpoint(endpoint) for address, endpoint in named.items()}
+
+    def _join(self, url: str) -> None:
+        """Take the network's ledger secrets from the validator at `url` (retrying while it
+        does not answer), so this node's enclave reads and writes what the others do."""
+        quote = self.enclave.quote(transfer_report_data(self.params.chain_id))
+        deadline = time.monotonic() + JOIN_TIMEOUT_SECONDS
+        while True:
+            try:
+                answer = httpx.post(
+                    f"{url.rstrip('/')}/node/ledger-secrets", json={"quote": "0x" + quote.hex()}
+                )
+            except httpx.TransportError as failed:
+                if time.monotonic() > deadline:
+                    raise ChainMismatch(
+                        f"{url} does not answer ({failed}): start that validator first"
+                    ) from None
+                time.sleep(0.5)
+                continue
+            if answer.status_code != 200:
+                reason = answer.json().get("detail", answer.text) if answer.content else answer.reason_phrase
+                raise ChainMismatch(f"{url} does not share the ledger secrets with this node: {reason}")
+            self.enclave.adopt_ledger_secrets(bytes.fromhex(answer.json()["wrapped"][2:]))
+            return
+
     def _ensure_genesis(self) -> None:
         settings = self.store.settings()
+        if not settings and self.config.join_url is not None:
+            self._join(self.config.join_url)
         if not settings:
             timestamp = self.config.genesis_timestamp
             alloc = dict(self.config.genesis_alloc)
@@ -246,6 +324,7 @@ class Node:
         for tx in block.transactions:
             self._pending_audiences.pop(tx.hash, None)
         self._follow_network_config()
+        keep_recovery_set_current(self.enclave, self.engine)  # disaster recovery (docs/recovery.md)
         self._head = StoredBlock(
             number=block.number,
             hash=block.hash,
@@ -267,9 +346,20 @@ class Node:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._task = loop.create_task(self.ordering.run())
+        self._task = loop.create_task(self._run_ordering())
         if isinstance(self.enclave, EnclaveProcess):
             self._watchdog = loop.create_task(self._watch_enclave(self.enclave))
+
+    async def _run_ordering(self) -> None:
+        """Listen for the other validators, then order blocks; a failure is logged, and
+        `/node/status` reports the node unhealthy."""
+        try:
+            if self.transport is not None:
+                await self.transport.start()
+            await self.ordering.run()
+        except Exception:
+            log.exception("the ordering service stopped")
+            raise
 
     async def _watch_enclave(self, enclave: EnclaveProcess) -> None:
         """Restart the enclave process soon after it dies, even while no call needs it."""
@@ -287,6 +377,8 @@ class Node:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        if self.transport is not None:
+            await self.transport.stop()
         if isinstance(self.enclave, EnclaveProcess):
             self.enclave.close()
         self.store.close()
@@ -308,7 +400,24 @@ class Node:
             },
             "pool": {"transactions": len(self.pool)},
             "enclave": enclave,
+            "consensus": self.consensus_status(),
         }
+
+    def consensus_status(self) -> dict[str, object]:
+        """Where consensus stands and how the links to the other validators are."""
+        status = self.ordering.status()
+        status["validators"] = [to_checksum_address(v) for v in self.ordering.validators]
+        if status["proposer"] is not None:
+            status["proposer"] = to_checksum_address(status["proposer"])  # type: ignore[arg-type]
+        if self.transport is not None:
+            stats = self.transport.stats()
+            host, port = self.transport.listen_address
+            status["p2p"] = f"{host}:{port}"
+            status["peers"] = {
+                to_checksum_address(peer): {"connected": peer_stats.connected}
+                for peer, peer_stats in stats.peers.items()
+            }
+        return status
 
     def quote(self, report_data: bytes) -> dict[str, str]:
         """A fresh attestation quote of the enclave, with the claims it binds, as `/node/quote` serves it."""
@@ -426,6 +535,7 @@ class Node:
         self.enclave.reload_head()
         self.pool.clear()
         self._head = self._load_head()
+        self.ordering.reset()
 
     def patch_state(self, patch: StatePatch) -> BlockRecord:
         """Seal a block of no transactions whose state carries `patch` (dev chains only;
@@ -446,6 +556,18 @@ class Node:
         """Admit a signed transaction into the pool, as confidential to `private_for` if
         given (the caller must be signed in as its sender); return its hash."""
         admitted = self.enclave.admit(raw, private_for, current_token())
+        self._pool_admitted(admitted)
+        self.ordering.forward(admitted.forward)
+        return admitted.transaction.hash
+
+    def _on_forwarded(self, data: bytes) -> None:
+        """Another validator admitted a transaction: it waits here too."""
+        try:
+            self._pool_admitted(self.enclave.admit_forwarded(data))
+        except ConclaveError as refused:  # known already, or no longer admissible here
+            log.debug("forwarded transaction not admitted: %s", refused)
+
+    def _pool_admitted(self, admitted: Admitted) -> None:
         decoded = admitted.transaction
         self.pool.add(decoded, admitted.account_nonce, admitted.balance)
         audience = admitted.audience
@@ -458,4 +580,3 @@ class Node:
                 decoded, lambda token: may_see_pending(self._viewer_or_none(token), audience)
             )
         self.ordering.notify()
-        return decoded.hash

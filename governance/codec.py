@@ -108,7 +108,16 @@ def _config(config: NetworkConfig) -> list[bytes]:
         _bool(config.open_submission),
         _bool(config.open_deployment),
         _int(config.max_request_bytes),
+        # disaster recovery: only when set, so states without it encode as before
+        *([_int(config.recovery_threshold)] if config.recovery_threshold else []),
     ]
+
+
+def _member(address: Address, member: Member) -> list[bytes]:
+    """A member; its recovery key only when registered, so states without one encode as before."""
+    return [bytes(address), member.name.encode(), member.metadata.encode()] + (
+        [member.recovery_key] if member.recovery_key else []
+    )
 
 
 def encode_state(state: GovernanceState) -> bytes:
@@ -116,7 +125,7 @@ def encode_state(state: GovernanceState) -> bytes:
     return rlp.encode(
         [
             _int(FORMAT_VERSION),
-            [[bytes(a), m.name.encode(), m.metadata.encode()] for a, m in sorted(state.members.items())],
+            [_member(a, m) for a, m in sorted(state.members.items())],
             _constitution(state.constitution),
             sorted(state.users),
             sorted(state.deployers),
@@ -185,7 +194,7 @@ def _to_proposal(raw: list[Any]) -> Proposal:
 
 
 def _to_config(raw: list[bytes]) -> NetworkConfig:
-    gas_limit, min_price, free_gas, block_time, open_submission, open_deployment, max_request = raw
+    gas_limit, min_price, free_gas, block_time, open_submission, open_deployment, max_request, *recovery = raw
     return NetworkConfig(
         block_gas_limit=_to_int(gas_limit),
         min_gas_price=_to_int(min_price),
@@ -194,6 +203,7 @@ def _to_config(raw: list[bytes]) -> NetworkConfig:
         open_submission=open_submission == b"\x01",
         open_deployment=open_deployment == b"\x01",
         max_request_bytes=_to_int(max_request),
+        recovery_threshold=_to_int(recovery[0]) if recovery else 0,
     )
 
 
@@ -225,7 +235,7 @@ def decode_state(encoded: bytes) -> GovernanceState:
                 f"governance state format {_to_int(version)} is not {FORMAT_VERSION}"
             )
         return GovernanceState(
-            members={Address(a): Member(n.decode(), m.decode()) for a, n, m in members},
+            members={Address(a): Member(n.decode(), m.decode(), *key) for a, n, m, *key in members},
             constitution=_to_constitution(constitution),
             users=frozenset(Address(a) for a in users),
             deployers=frozenset(Address(a) for a in deployers),

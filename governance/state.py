@@ -23,12 +23,18 @@ from .exceptions import InvalidAction
 MAX_GAS_LIMIT = 1_000_000_000
 MIN_GAS_LIMIT = 21_000
 """A plain transfer's gas: the least a block can hold."""
+MAX_RECOVERY_THRESHOLD = 255
+"""Shamir shares are numbered by one byte (docs/recovery.md)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Member:
     name: str
     metadata: str = ""
+    # -- disaster recovery (docs/recovery.md) --
+    recovery_key: bytes = b""
+    """The member's own account public key (compressed, 33 bytes), which its recovery share is
+    encrypted to; empty until the member registers it (`setRecoveryKey`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,9 @@ class NetworkConfig:
     open_deployment: bool = True
     """False: only deployers may create contracts."""
     max_request_bytes: int = 5 * 2**20
+    # -- disaster recovery (docs/recovery.md) --
+    recovery_threshold: int = 0
+    """How many members' recovery shares restore the ledger secrets; 0: a majority of the members."""
 
     def __post_init__(self) -> None:
         checks = (
@@ -63,6 +72,7 @@ class NetworkConfig:
             (0 <= self.min_gas_price < 2**256, "min_gas_price is from 0 to 2^256 - 1 wei"),
             (0 <= self.block_time_ms <= 60_000, "block_time_ms is from 0 to 60000"),
             (2**10 <= self.max_request_bytes <= 2**30, "max_request_bytes is from 1 KiB to 1 GiB"),
+            (0 <= self.recovery_threshold <= MAX_RECOVERY_THRESHOLD, "recovery_threshold is from 0 to 255"),
         )
         for ok, rule in checks:
             if not ok:

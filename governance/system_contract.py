@@ -27,6 +27,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
+from coincurve import PublicKey
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
@@ -156,6 +157,9 @@ _FUNCTIONS: dict[str, tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], 
         (("version", "uint256"), ("name", "string"), ("termsHash", "bytes32"), ("votingPeriod", "uint64")),
         True,
     ),
+    # -- disaster recovery (docs/recovery.md) --
+    "setRecoveryKey": ((("publicKey", "bytes"),), (), False),
+    "recoveryKey": ((("member", "address"),), (("publicKey", "bytes"),), True),
 }
 _EVENTS: dict[str, tuple[tuple[str, str, bool], ...]] = {
     "ProposalCreated": (
@@ -264,6 +268,22 @@ def encode_action(action: Action) -> tuple[str, bytes]:
 
 def _threshold_tuple(threshold: Threshold) -> tuple[int, int, bool]:
     return threshold.numerator, threshold.denominator, threshold.strict
+
+
+# -- disaster recovery (docs/recovery.md) -------------------------------------------------
+
+
+def recovery_key_of(account: Address, public_key: bytes) -> bytes:
+    """`public_key` (33 bytes compressed, 64 raw or 65 uncompressed) compressed, if it is the
+    key of `account`; Refused otherwise."""
+    raw = b"\x04" + public_key if len(public_key) == 64 else public_key
+    try:
+        key = PublicKey(raw)
+    except ValueError:
+        raise Refused("not a secp256k1 public key (33, 64 or 65 bytes)") from None
+    if keccak(key.format(compressed=False)[1:])[12:] != account:
+        raise Refused(f"this public key is not 0x{account.hex()}'s: register your own account's key")
+    return bytes(key.format(compressed=True))
 
 
 # -- the contract -------------------------------------------------------------------------
@@ -428,6 +448,24 @@ class GovernanceContract:
         self, state: GovernanceState, sender: Address, env: ActionEnvironment, pid: int
     ) -> tuple[GovernanceState, bytes, list[SystemLog]]:
         return withdraw(state, sender, pid, env), b"", []
+
+    # -- disaster recovery (docs/recovery.md) ---------------------------------------------
+
+    def _write_setRecoveryKey(
+        self, state: GovernanceState, sender: Address, env: ActionEnvironment, public_key: bytes
+    ) -> tuple[GovernanceState, bytes, list[SystemLog]]:
+        """A member registers the public key of its own account (the sender's), which its
+        recovery share is encrypted to: no vote, as the key proves itself against the address."""
+        member = state.members.get(sender)
+        if member is None:
+            raise Refused(f"0x{sender.hex()} is not a member: only members hold recovery shares")
+        compressed = recovery_key_of(sender, public_key)
+        members = {**state.members, sender: replace(member, recovery_key=compressed)}
+        return replace(state, members=members), b"", []
+
+    def _view_recoveryKey(self, state: GovernanceState, member: str) -> list[Any]:
+        found = state.members.get(Address(bytes.fromhex(member[2:])))
+        return [b"" if found is None else found.recovery_key]
 
     # -- views --------------------------------------------------------------------------
 

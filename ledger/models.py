@@ -104,6 +104,17 @@ class BlockCertificate(Base):
     certificate: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class ConsensusLock(Base):
+    """What this validator said in the height it is deciding (`ledger.consensus.qbft.LockState`,
+    encoded): one row, overwritten before each message that depends on it is sent."""
+
+    __tablename__ = "consensus_lock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    height: Mapped[int] = mapped_column(BigInteger)
+    lock: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class SealedTransaction(Base):
     """A confidential transaction: its hash and place in the clear (so it can be found),
     everything else (payload, receipt, logs, parties) sealed by the enclave."""
@@ -134,3 +145,20 @@ class ChainSetting(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(1024))
+
+
+# -- disaster recovery (docs/recovery.md) --------------------------------------------------
+
+
+class RecoverySetRow(Base):
+    """The ledger secrets wrapped with a recovery key, and that key's Shamir shares each
+    encrypted to its member (`enclave.recovery.RecoverySet`, encoded): public-safe, kept with
+    the ledger so it survives with it. A new row whenever members or the threshold change;
+    the newest is the one recovery uses."""
+
+    __tablename__ = "recovery_sets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    """The head when it was issued."""
+    content: Mapped[bytes] = mapped_column(LargeBinary)

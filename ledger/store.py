@@ -7,6 +7,7 @@ nothing at all, so a crash at any instant leaves the ledger at a block boundary.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -21,6 +22,7 @@ from .models import (
     Block,
     BlockCertificate,
     ChainSetting,
+    ConsensusLock,
     Log,
     Receipt,
     SealedTransaction,
@@ -144,7 +146,9 @@ class LedgerStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._insert_ignore = _insert_ignoring_duplicates(engine)
-        self._node_reader: Connection | None = None
+        self._node_readers = threading.local()
+        self._all_node_readers: list[Connection] = []
+        self._readers_lock = threading.Lock()
         self._node_query = select(StateNode.value).where(StateNode.key == bindparam("key"))
 
     # -- chain settings -------------------------------------------------------------
@@ -258,16 +262,22 @@ class LedgerStore:
     # -- state ----------------------------------------------------------------------
 
     def get_node(self, key: bytes) -> bytes | None:
-        # State nodes are read often and one at a time: one connection is kept for them, in
-        # autocommit mode so that every read sees the latest committed block.
-        if self._node_reader is None:
-            self._node_reader = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        return self._node_reader.execute(self._node_query, {"key": key}).scalar()
+        # State nodes are read often and one at a time: one connection per thread is kept
+        # for them, in autocommit mode so that every read sees the latest committed block.
+        reader: Connection | None = getattr(self._node_readers, "connection", None)
+        if reader is None:
+            reader = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._node_readers.connection = reader
+            with self._readers_lock:
+                self._all_node_readers.append(reader)
+        return reader.execute(self._node_query, {"key": key}).scalar()
 
     def close(self) -> None:
-        if self._node_reader is not None:
-            self._node_reader.close()
-            self._node_reader = None
+        with self._readers_lock:
+            readers, self._all_node_readers = self._all_node_readers, []
+        for reader in readers:
+            reader.close()
+        self._node_readers = threading.local()
 
     # -- blocks ---------------------------------------------------------------------
 
@@ -379,6 +389,20 @@ class LedgerStore:
                 select(BlockCertificate.certificate).where(BlockCertificate.block_number == number)
             ).first()
         return None if row is None else bytes(row[0])
+
+    # -- the consensus lock -----------------------------------------------------------
+
+    def save_consensus_lock(self, height: int, lock: bytes) -> None:
+        """Keep what this validator said at `height` (durably, before it is sent)."""
+        with self.engine.begin() as conn:
+            conn.execute(ConsensusLock.__table__.delete())
+            conn.execute(ConsensusLock.__table__.insert(), {"id": 1, "height": height, "lock": lock})
+
+    def consensus_lock(self) -> tuple[int, bytes] | None:
+        """The last saved lock and its height; None if none was saved."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(ConsensusLock.height, ConsensusLock.lock)).first()
+        return None if row is None else (int(row[0]), bytes(row[1]))
 
     # -- confidential transactions (sealed; only the enclave opens them) ----------------
 

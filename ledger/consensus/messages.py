@@ -47,10 +47,11 @@ from enum import IntEnum
 from typing import Any, Protocol, TypeVar
 
 import rlp
-from coincurve import PublicKey
 from eth_hash.auto import keccak
 
 from evm_runtime.types import Address, Hash32
+
+from ..signing import recover_validator
 
 SIGNATURE_LENGTH = 65
 ADDRESS_LENGTH = 20
@@ -104,7 +105,8 @@ class Signer(Protocol):
     def address(self) -> Address: ...
 
     def sign_hash(self, message_hash: bytes) -> bytes:
-        """A recoverable secp256k1 signature `r ‖ s ‖ v` (v in 0..1) over a 32-byte hash."""
+        """A recoverable secp256k1 signature `r ‖ s ‖ v` (v in 0..1) over
+        `ledger.signing.validator_digest(message_hash)`."""
         ...
 
 
@@ -115,16 +117,12 @@ class Verifier(Protocol):
 
 
 class Secp256k1Verifier:
-    """Public-key recovery with libsecp256k1 (coincurve)."""
+    """Public-key recovery with libsecp256k1 (coincurve), over `ledger.signing.validator_digest`."""
 
     def recover(self, message_hash: bytes, signature: bytes) -> Address | None:
-        if len(message_hash) != HASH_LENGTH or len(signature) != SIGNATURE_LENGTH or signature[64] > 1:
+        if len(signature) != SIGNATURE_LENGTH or signature[64] > 1:
             return None
-        try:
-            public = PublicKey.from_signature_and_message(signature, message_hash, hasher=None)
-        except ValueError:
-            return None
-        return Address(keccak(public.format(compressed=False)[1:])[12:])
+        return recover_validator(message_hash, signature)
 
 
 DEFAULT_VERIFIER = Secp256k1Verifier()

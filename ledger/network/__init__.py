@@ -8,7 +8,7 @@ describes the design and its threat model.
 """
 
 from .errors import FrameRefused, HandshakeRefused, PayloadTooLarge, TransportError
-from .interfaces import Endpoint, MessageHandler, PeerNetwork, Signer
+from .interfaces import Endpoint, MessageHandler, PeerNetwork, Signer, parse_endpoint
 from .transport import PeerStats, Transport, TransportConfig, TransportStats
 
 __all__ = [
@@ -24,4 +24,5 @@ __all__ = [
     "TransportConfig",
     "TransportStats",
     "TransportError",
+    "parse_endpoint",
 ]

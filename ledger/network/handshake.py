@@ -36,7 +36,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from coincurve import PublicKey
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -45,6 +44,7 @@ from eth_hash.auto import keccak
 
 from evm_runtime.types import Address, Hash32
 
+from ..signing import recover_validator
 from .errors import HandshakeRefused
 from .interfaces import Signer
 
@@ -113,19 +113,9 @@ def auth_digest(
 
 
 def recover_address(digest: bytes, signature: bytes) -> Address | None:
-    """The address whose key made `signature` over `digest`; None if it is not a signature."""
-    if len(digest) != 32 or len(signature) != SIGNATURE_LENGTH:
-        return None
-    v = signature[64]
-    if v in (27, 28):
-        v -= 27
-    if v > 1:
-        return None
-    try:
-        public = PublicKey.from_signature_and_message(signature[:64] + bytes([v]), digest, hasher=None)
-    except ValueError:
-        return None
-    return Address(keccak(public.format(compressed=False)[1:])[12:])
+    """The address whose key made `signature` as a validator signature over `digest`
+    (`ledger.signing`); None if it is not a signature."""
+    return recover_validator(digest, signature)
 
 
 def _signed(signer: Signer, digest: Hash32) -> bytes:

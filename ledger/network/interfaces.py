@@ -15,6 +15,16 @@ from evm_runtime.types import Address
 Endpoint = tuple[str, int]
 """Where a validator listens: host and port, as governance records them."""
 
+
+def parse_endpoint(text: str) -> Endpoint | None:
+    """`host:port` (an IPv6 host in brackets) as an `Endpoint`; None if `text` is not one."""
+    host, colon, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65_536:
+        return None
+    return host, int(port)
+
+
 MessageHandler = Callable[[Address, bytes], Awaitable[None] | None]
 """Called with the authenticated sender and the payload of each frame, one at a time per
 peer, in the order sent. While an awaitable it returns is pending, that peer's connection
@@ -32,7 +42,8 @@ class Signer(Protocol):
     def address(self) -> Address: ...
 
     def sign_hash(self, message_hash: bytes) -> bytes:
-        """A recoverable secp256k1 signature `r ‖ s ‖ v` (v in 0..1 or 27..28) over 32 bytes."""
+        """A recoverable secp256k1 signature `r ‖ s ‖ v` (v in 0..1 or 27..28) over
+        `ledger.signing.validator_digest(message_hash)`."""
         ...
 
 

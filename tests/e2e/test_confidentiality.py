@@ -202,6 +202,7 @@ def _probes(world: World) -> list[tuple[str, list[Any]]]:
             ("debug_traceTransaction", [tx_hash]),
             ("debug_traceTransaction", [tx_hash, {"tracer": "callTracer"}]),
             ("debug_getRawTransaction", [tx_hash]),
+            ("conclave_getTransactionProof", [tx_hash]),
         ]
     for block in blocks:
         probes += [

@@ -29,10 +29,21 @@ OPERATIONS = (
     "POST /gov/withdraw",
     "GET /auth/nonce",
     "POST /auth/login",
+    "GET /receipts/{tx_hash}",
+    # disaster recovery (docs/recovery.md)
+    "GET /recovery/status",
+    "GET /recovery/share/{member}",
+    "POST /recovery/submit",
 )
 
 
-SIGNED_MESSAGES = ("POST /gov/propose", "POST /gov/vote", "POST /gov/withdraw", "POST /auth/login")
+SIGNED_MESSAGES = (
+    "POST /gov/propose",
+    "POST /gov/vote",
+    "POST /gov/withdraw",
+    "POST /auth/login",
+    "POST /recovery/submit",
+)
 
 
 @pytest.fixture(scope="module")

@@ -39,6 +39,8 @@ from tests.support.spec import load_spec, validate_params, validate_result
 # Methods the node serves that the execution-apis spec does not define: the long-standing
 # web3_* / net_* methods every Ethereum client answers. Their results are checked against
 # the schemas below instead.
+ADDRESS = {"$ref": "urn:execution-apis:components#/components/schemas/address"}
+UINT = {"$ref": "urn:execution-apis:components#/components/schemas/uint"}
 EXTENSIONS: dict[str, dict[str, Any]] = {
     "web3_clientVersion": {"type": "string", "minLength": 1},
     "web3_sha3": {"$ref": "urn:execution-apis:components#/components/schemas/hash32"},
@@ -85,6 +87,94 @@ EXTENSIONS: dict[str, dict[str, Any]] = {
     # Conclave's own: a confidential transaction's hash, as eth_sendRawTransaction answers.
     "conclave_sendRawPrivateTransaction": {
         "$ref": "urn:execution-apis:components#/components/schemas/hash32"
+    },
+    # Besu's QBFT methods, and Conclave's view of consensus.
+    "qbft_getValidatorsByBlockNumber": {"type": "array", "minItems": 1, "items": ADDRESS},
+    "qbft_getValidatorsByBlockHash": {"type": "array", "minItems": 1, "items": ADDRESS},
+    "qbft_getRequestTimeoutSeconds": {"type": "integer", "minimum": 1},
+    "qbft_getSignerMetrics": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["address", "proposedBlockCount", "lastProposedBlockNumber"],
+            "properties": {"address": ADDRESS, "proposedBlockCount": UINT},
+        },
+    },
+    "conclave_getBlockCertificate": {
+        "oneOf": [
+            {"type": "null"},
+            {
+                "type": "object",
+                "required": ["blockHash", "round", "seals", "signers", "validators", "proposer"],
+                "properties": {
+                    "blockHash": {"$ref": "urn:execution-apis:components#/components/schemas/hash32"},
+                    "round": UINT,
+                    "seals": {"type": "array", "minItems": 1},
+                    "signers": {"type": "array", "minItems": 1, "items": ADDRESS},
+                    "proposer": ADDRESS,
+                },
+            },
+        ]
+    },
+    # A receipt anyone can verify (docs/receipts.md).
+    "conclave_getTransactionProof": {
+        "oneOf": [
+            {"type": "null"},
+            {
+                "type": "object",
+                "required": [
+                    "format",
+                    "transactionHash",
+                    "transaction",
+                    "receipt",
+                    "transactionIndex",
+                    "transactionProof",
+                    "receiptProof",
+                    "blockNumber",
+                    "blockHash",
+                    "header",
+                    "certificate",
+                    "validators",
+                    "validatorChanges",
+                ],
+                "properties": {
+                    "format": {"const": "conclave-receipt/1"},
+                    "transactionHash": {"$ref": "urn:execution-apis:components#/components/schemas/hash32"},
+                    "transaction": {"$ref": "urn:execution-apis:components#/components/schemas/bytes"},
+                    "receipt": {"$ref": "urn:execution-apis:components#/components/schemas/bytes"},
+                    "transactionIndex": UINT,
+                    "transactionProof": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"$ref": "urn:execution-apis:components#/components/schemas/bytes"},
+                    },
+                    "receiptProof": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"$ref": "urn:execution-apis:components#/components/schemas/bytes"},
+                    },
+                    "blockNumber": UINT,
+                    "blockHash": {"$ref": "urn:execution-apis:components#/components/schemas/hash32"},
+                    "header": {"$ref": "urn:execution-apis:components#/components/schemas/bytes"},
+                    "certificate": {
+                        "oneOf": [
+                            {"type": "null"},  # a block stored before certificates were kept
+                            {
+                                "type": "object",
+                                "required": ["round", "seals"],
+                                "properties": {"round": UINT, "seals": {"type": "array", "minItems": 1}},
+                            },
+                        ]
+                    },
+                    "validators": {"type": "array", "minItems": 1, "items": ADDRESS},
+                    "validatorChanges": {"type": "array"},
+                },
+            },
+        ]
+    },
+    "conclave_consensusStatus": {
+        "type": "object",
+        "required": ["height", "round", "proposer", "validators", "quorum", "isValidator"],
     },
     "eth_getUncleByBlockHashAndIndex": {"type": "null"},
     "eth_getUncleByBlockNumberAndIndex": {"type": "null"},
@@ -387,6 +477,17 @@ def _cases() -> list[tuple[str, str, Callable[[SimpleNamespace], list[Any]]]]:
                 {"privateFor": [w.bob.address]},
             ],
         ),
+        ("latest", "qbft_getValidatorsByBlockNumber", lambda w: ["latest"]),
+        ("genesis", "qbft_getValidatorsByBlockNumber", lambda w: ["0x0"]),
+        ("mined", "qbft_getValidatorsByBlockHash", lambda w: [w.block_hash]),
+        ("plain", "qbft_getRequestTimeoutSeconds", lambda w: []),
+        ("default", "qbft_getSignerMetrics", lambda w: []),
+        ("range", "qbft_getSignerMetrics", lambda w: ["0x1", "latest"]),
+        ("latest", "conclave_getBlockCertificate", lambda w: ["latest"]),
+        ("unknown-genesis", "conclave_getBlockCertificate", lambda w: ["0x0"]),
+        ("mined", "conclave_getTransactionProof", lambda w: [w.tx_hashes[2]]),
+        ("unknown", "conclave_getTransactionProof", lambda w: [UNKNOWN_HASH]),
+        ("plain", "conclave_consensusStatus", lambda w: []),
         ("mined", "eth_getTransactionByHash", lambda w: [w.tx_hashes[2]]),
         ("pending", "eth_getTransactionByHash", lambda w: [w.pending_hash]),
         ("unknown", "eth_getTransactionByHash", lambda w: [UNKNOWN_HASH]),

@@ -136,6 +136,20 @@ def test_frames_round_trip_and_a_closed_channel_is_eof() -> None:
         read_frame(stream)
 
 
+class _Trickle(io.BytesIO):
+    """A pipe that takes at most 7 bytes a write, as one interrupted by signals does."""
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        return super().write(bytes(data[:7]))
+
+
+def test_a_frame_written_in_pieces_arrives_whole() -> None:
+    stream = _Trickle()
+    write_frame(stream, ["result", b"\x02" * 1000])
+    stream.seek(0)
+    assert read_frame(stream) == ["result", b"\x02" * 1000]
+
+
 def test_an_oversized_frame_is_refused_before_reading_it() -> None:
     stream = io.BytesIO((MAX_FRAME_BYTES + 1).to_bytes(4, "big") + b"\x00")
     with pytest.raises(ProtocolError, match="exceeds"):

@@ -15,6 +15,7 @@ from enclave.sealing import LedgerSecrets
 from enclave.verification import VerificationReport, verify_ledger
 from evm_runtime.chain import GenesisAccount, decode_header
 from gateway.node import Node, NodeConfig
+from governance.state import GovernanceState, Member
 from tests.evm_runtime.chainkit import ACCOUNTS, CHAIN_ID, ETHER, address_of, calldata, recipient, sign
 from tests.support.artifacts import load_artifact
 
@@ -164,6 +165,7 @@ def test_a_missing_block_is_found(node: Node) -> None:
     _tamper(node, "DELETE FROM logs WHERE block_number = 3")
     _tamper(node, "DELETE FROM receipts WHERE block_number = 3")
     _tamper(node, "DELETE FROM transactions WHERE block_number = 3")
+    _tamper(node, "DELETE FROM block_certificates WHERE block_number = 3")
     _tamper(node, "DELETE FROM blocks WHERE number = 3")
     [found] = _verify(node).discrepancies
     assert found.block == 3 and "missing" in found.problem
@@ -175,3 +177,28 @@ def test_a_rewritten_header_is_found(node: Node) -> None:
     _tamper(node, "UPDATE blocks SET header = :header WHERE number = 2", header=earlier.header)
     problems = [d.problem for d in _verify(node).discrepancies]
     assert any("hash to the stored block hash" in p for p in problems)
+
+
+def test_commit_certificates_are_checked_against_the_validators(database_url: str, tmp_path: Path) -> None:
+    node = Node(
+        NodeConfig(
+            database_url=database_url,
+            chain_id=CHAIN_ID,
+            genesis_alloc={address_of(ALICE): GenesisAccount(balance=100 * ETHER)},
+            enclave_dir=tmp_path / "enclave",
+            genesis_governance=GovernanceState(members={address_of(ALICE): Member("alice")}),
+        )
+    )
+    try:
+        for nonce in range(2):
+            node.send_raw_transaction(sign(ALICE, nonce=nonce, value=1))
+            assert node.ordering.seal() is not None
+        report = verify_ledger(node.store, CHAIN_ID, _secrets(node))
+        assert report.ok and report.certified == 2
+        first = node.store.certificate(1)
+        _tamper(node, "UPDATE block_certificates SET certificate = :c WHERE block_number = 2", c=first)
+        [found] = verify_ledger(node.store, CHAIN_ID, _secrets(node)).discrepancies
+        assert found.block == 2 and "not a quorum" in found.problem
+    finally:
+        node.store.close()
+        node.engine.dispose()

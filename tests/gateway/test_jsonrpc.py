@@ -334,7 +334,7 @@ def test_a_transaction_the_sender_could_not_pay_after_its_waiting_ones_is_refuse
 
 
 def test_the_ordering_service_needs_no_running_event_loop(node: Node) -> None:
-    """SoloOrdering creates an asyncio.Event in __init__: on Python 3.11 that needs no loop."""
+    """Driven by hand (no loop): no round timers, and one validator decides at once."""
     node.ordering.notify()
     assert node.ordering.seal(allow_empty=True) is not None
 

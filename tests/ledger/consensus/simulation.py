@@ -73,6 +73,7 @@ from ledger.consensus.qbft import (
     encode_lock,
     proposer_of,
 )
+from ledger.signing import validator_digest
 
 GENESIS_HASH = Hash32(keccak(b"conclave/simulation/genesis"))
 SYNC_BATCH = 8
@@ -104,7 +105,7 @@ class KeySigner:
         return self._address
 
     def sign_hash(self, message_hash: bytes) -> bytes:
-        return bytes(self.key.sign_msg_hash(message_hash).to_bytes())
+        return bytes(self.key.sign_msg_hash(validator_digest(message_hash)).to_bytes())
 
 
 def make_block(height: int, parent: Hash32, builder: Address, salt: int) -> tuple[Hash32, bytes]:

@@ -35,6 +35,7 @@ from ledger.consensus.messages import (
     signing_hash,
     verify_certificate,
 )
+from ledger.signing import validator_digest
 
 from .simulation import KeySigner
 
@@ -120,7 +121,9 @@ def test_the_signature_is_over_keccak_of_the_rlp_body() -> None:
     assert encode_body(prepare) == body
     assert signing_hash(prepare) == keccak(body)
     assert len(prepare.signature) == 65
-    recovered = keys.Signature(prepare.signature).recover_public_key_from_msg_hash(keccak(body))
+    recovered = keys.Signature(prepare.signature).recover_public_key_from_msg_hash(
+        validator_digest(keccak(body))
+    )
     assert recovered.to_canonical_address() == signer.address
     assert encode(prepare) == rlp.encode([rlp.decode(body), prepare.signature])
 
@@ -134,10 +137,10 @@ def test_attachments_are_not_signed() -> None:
 
 def test_the_enclave_node_identity_is_a_signer() -> None:
     identity = NodeIdentity.create()
-    signer: Signer = identity
+    signer: Signer = identity.validator_key
     prepare = sign(Prepare(Address(b""), 1, 0, BLOCK), signer)
     assert prepare.author == identity.address and signed_by_author(prepare)
-    certificate = CommitCertificate(0, (make_seal(identity, BLOCK, 0),))
+    certificate = CommitCertificate(0, (make_seal(signer, BLOCK, 0),))
     assert verify_certificate(BLOCK, certificate, [identity.address])
 
 
@@ -221,7 +224,7 @@ def certificate(count: int, round_: int = 2, block_hash: Hash32 = BLOCK) -> Comm
 def test_a_seal_signs_the_block_hash_and_round() -> None:
     assert seal_hash(BLOCK, 2) == keccak(BLOCK + (2).to_bytes(8, "big"))
     seal = make_seal(SIGNERS[0], BLOCK, 2)
-    public_key = keys.Signature(seal).recover_public_key_from_msg_hash(seal_hash(BLOCK, 2))
+    public_key = keys.Signature(seal).recover_public_key_from_msg_hash(validator_digest(seal_hash(BLOCK, 2)))
     assert public_key.to_canonical_address() == SIGNERS[0].address
 
 

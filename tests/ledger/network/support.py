@@ -16,6 +16,7 @@ from evm_runtime.types import Address
 from ledger.network import Endpoint, Transport, TransportConfig
 from ledger.network.frames import FrameOpener, FrameSealer, Kind, encode_plain
 from ledger.network.handshake import DialerHandshake
+from ledger.signing import validator_digest
 
 CHAIN_ID = 1337
 LOOPBACK = "127.0.0.1"
@@ -49,7 +50,7 @@ class KeySigner:
         return self._address
 
     def sign_hash(self, message_hash: bytes) -> bytes:
-        return self.key.sign_recoverable(message_hash, hasher=None)
+        return self.key.sign_recoverable(validator_digest(message_hash), hasher=None)
 
 
 class LyingSigner(KeySigner):
