@@ -77,6 +77,7 @@ from bench.erc20_throughput import (
     sign,
     transfer_data,
     verify,
+    wait_for_inclusion,
 )
 from gateway.dev_accounts import DEFAULT_COUNT, derive_accounts
 from gateway.net_cli import HOST, Network, node_pid, ports_of
@@ -276,44 +277,18 @@ def run_throughput(network: LocalNetwork, setup: Setup, batch: int, poll_interva
         Sender(network.urls[i % network.size], bodies(own, batch), gate)
         for i, own in enumerate(setup.transfers)
     ]
-    expected = sum(len(own) for own in setup.transfers)
     for thread in threads:
         thread.start()
-    blocks: list[tuple[int, int]] = []
     with httpx.Client(timeout=120) as client:
-        seen, included = setup.setup_head, 0
         cpu_before = network.cpu_seconds()
-        gate.wait()
-        deadline = time.perf_counter() + RECEIPT_TIMEOUT
-        while included < expected:
-            time.sleep(poll_interval)
-            head = hex_int(call(client, url, "eth_blockNumber"))
-            while seen < head:
-                seen += 1
-                count = hex_int(call(client, url, "eth_getBlockTransactionCountByNumber", [hex(seen)]))
-                blocks.append((seen, count))
-                included += count
-            failed = [t for t in threads if t.error is not None]
-            if failed:
-                raise RuntimeError(f"a sender thread failed: {failed[0].error!r}") from failed[0].error
-            if time.perf_counter() > deadline:
-                raise RuntimeError(
-                    f"only {included} of {expected} transfers included after {RECEIPT_TIMEOUT}s"
-                )
-        done = time.perf_counter()
+        inclusion = wait_for_inclusion(client, url, setup, threads, gate, poll_interval)
         cpu_after = network.cpu_seconds()
-    for thread in threads:
-        thread.join()
-        if thread.error is not None:
-            raise RuntimeError(f"a sender thread failed: {thread.error!r}") from thread.error
-    if included != expected:
-        raise RuntimeError(f"the blocks after set-up hold {included} transactions, expected {expected}")
     first = min(t.first_send for t in threads)
     return Throughput(
-        transfers=expected,
-        seconds=done - first,
+        transfers=sum(len(own) for own in setup.transfers),
+        seconds=inclusion.done - first,
         send_seconds=max(t.finished for t in threads) - first,
-        blocks=blocks,
+        blocks=inclusion.blocks,
         cpu_by_process={name: cpu_delta(cpu_before[name], cpu_after[name]) for name in cpu_before},
         retries=sum(t.retries for t in threads),
     )

@@ -353,54 +353,72 @@ def _pool_full(answers: list[dict]) -> bool:
     return any("error" in a and "txpool is full" in a["error"].get("message", "") for a in answers)
 
 
-def run_end_to_end(node: DevNode, setup: Setup, batch: int, poll_interval: float) -> EndToEnd:
-    url = node.rpc_url
-    pid = node.process.pid
-    gate = threading.Barrier(len(setup.transfers) + 1)
-    threads = [Sender(url, bodies(own, batch), gate) for own in setup.transfers]
+@dataclass
+class Inclusion:
+    """The blocks that took the transfers (number, transaction count) and when the last did."""
+
+    blocks: list[tuple[int, int]]
+    done: float
+    polls: int
+
+
+def wait_for_inclusion(
+    client: httpx.Client,
+    url: str,
+    setup: Setup,
+    threads: Sequence[Sender],
+    gate: threading.Barrier,
+    poll_interval: float,
+) -> Inclusion:
+    """Open the gate to the sender threads, then read the node's new blocks until they hold
+    every transfer; the threads are joined. RuntimeError if a sender fails or time runs out."""
     expected = sum(len(own) for own in setup.transfers)
-    for thread in threads:
-        thread.start()
     blocks: list[tuple[int, int]] = []
-    polls = 0
-    with httpx.Client(timeout=120) as client:
-        seen = setup.setup_head
-        included = 0
-        node_cpu_before, client_cpu_before = cpu_seconds(pid), own_cpu_seconds()
-        gate.wait()
-        started = time.perf_counter()
-        deadline = started + RECEIPT_TIMEOUT
-        while included < expected:
-            time.sleep(poll_interval)
-            polls += 1
-            head = hex_int(call(client, url, "eth_blockNumber"))
-            while seen < head:
-                seen += 1
-                count = hex_int(call(client, url, "eth_getBlockTransactionCountByNumber", [hex(seen)]))
-                blocks.append((seen, count))
-                included += count
-            failed = [t for t in threads if t.error is not None]
-            if failed:
-                raise RuntimeError(f"a sender thread failed: {failed[0].error!r}") from failed[0].error
-            if time.perf_counter() > deadline:
-                raise RuntimeError(
-                    f"only {included} of {expected} transfers included after {RECEIPT_TIMEOUT}s"
-                )
-        done = time.perf_counter()
-        node_cpu_after, client_cpu_after = cpu_seconds(pid), own_cpu_seconds()
+    seen, included, polls = setup.setup_head, 0, 0
+    gate.wait()
+    deadline = time.perf_counter() + RECEIPT_TIMEOUT
+    while included < expected:
+        time.sleep(poll_interval)
+        polls += 1
+        head = hex_int(call(client, url, "eth_blockNumber"))
+        while seen < head:
+            seen += 1
+            count = hex_int(call(client, url, "eth_getBlockTransactionCountByNumber", [hex(seen)]))
+            blocks.append((seen, count))
+            included += count
+        failed = [t for t in threads if t.error is not None]
+        if failed:
+            raise RuntimeError(f"a sender thread failed: {failed[0].error!r}") from failed[0].error
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"only {included} of {expected} transfers included after {RECEIPT_TIMEOUT}s")
+    done = time.perf_counter()
     for thread in threads:
         thread.join()
         if thread.error is not None:
             raise RuntimeError(f"a sender thread failed: {thread.error!r}") from thread.error
     if included != expected:
         raise RuntimeError(f"the blocks after set-up hold {included} transactions, expected {expected}")
+    return Inclusion(blocks, done, polls)
+
+
+def run_end_to_end(node: DevNode, setup: Setup, batch: int, poll_interval: float) -> EndToEnd:
+    url = node.rpc_url
+    pid = node.process.pid
+    gate = threading.Barrier(len(setup.transfers) + 1)
+    threads = [Sender(url, bodies(own, batch), gate) for own in setup.transfers]
+    for thread in threads:
+        thread.start()
+    with httpx.Client(timeout=120) as client:
+        node_cpu_before, client_cpu_before = cpu_seconds(pid), own_cpu_seconds()
+        inclusion = wait_for_inclusion(client, url, setup, threads, gate, poll_interval)
+        node_cpu_after, client_cpu_after = cpu_seconds(pid), own_cpu_seconds()
     first = min(t.first_send for t in threads)
     return EndToEnd(
-        seconds=done - first,
+        seconds=inclusion.done - first,
         send_seconds=max(t.finished for t in threads) - first,
         first_send=first,
-        blocks=blocks,
-        polls=polls,
+        blocks=inclusion.blocks,
+        polls=inclusion.polls,
         retries=sum(t.retries for t in threads),
         node_cpu_seconds=(
             node_cpu_after - node_cpu_before
