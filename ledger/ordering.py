@@ -361,6 +361,8 @@ class Ordering:
 
     def _start_timer(self, action: StartTimer) -> None:
         self._cancel_timers()
+        if len(self._validators) <= 1:  # alone: no one to wait for, and a new round changes nothing
+            return
         if action.round == 0 and not self._something_to_decide():
             self._idle_timer = action
         else:
