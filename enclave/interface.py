@@ -141,9 +141,15 @@ class EnclaveAPI(Protocol):
         """A block of `batch` on the head, with its proposal (`enclave.proposals`) for the
         other validators; nothing counts until the host stores it and calls `committed`."""
 
+    def reopen(self, record: bytes, timestamp: int) -> ExecutionResult:
+        """The reopening block on the head (`governance.reopening`; `record` is an encoded
+        `ApprovedReopening`), with its proposal and the validators it installs; InvalidAction
+        (TooFewApprovals while members' approvals are missing) if it does not reopen."""
+
     def validate_proposal(self, payload: bytes, block_hash: Hash32) -> ProposalVerdict:
         """Execute a proposed block on the head: the block if it executes to `block_hash`
-        with nothing left out and a sane time; otherwise why not."""
+        with nothing left out and a sane time; otherwise why not. A reopening block's
+        result names the validators it installs."""
 
     def block_payload(self, number: int) -> bytes:
         """The proposal of stored block `number`, made again from storage (for a validator
@@ -306,3 +312,10 @@ class EnclaveAPI(Protocol):
     def governance_proof(self, block_number: int) -> GovernanceProof | None:
         """Governance's state after block `block_number`, proven from the block's state root
         (None: no one governs)."""
+
+    # -- receipts across a reopening --
+
+    def reopening_record(self, block_number: int) -> bytes | None:
+        """The approved reopening record (`governance.reopening.ApprovedReopening.encode()`)
+        block `block_number` applied, if it is a reopening block; else None (NotFound for a
+        block not stored)."""

@@ -65,6 +65,8 @@ from evm_runtime.transactions import (
 from evm_runtime.trie_root import BLANK_ROOT
 from evm_runtime.types import ZERO_ADDRESS, Address, ExecutedTransaction, Hash32
 from governance.codec import decode_state
+from governance.exceptions import InvalidAction
+from governance.reopening import ApprovedReopening, build_reopening_block, stored_reopening
 from governance.state import GovernanceState, NetworkConfig
 from governance.system_contract import CODE_MARKER, GOVERNANCE_ADDRESS, SELECTORS, governance_state
 from ledger.ordering import ExecutionResult, ProposalVerdict
@@ -80,6 +82,7 @@ from .attestation import (
     make_quote,
     measure_enclave,
     verify_quote,
+    verify_validator_quote,
 )
 from .auth import Authenticator
 from .identity import address_of
@@ -372,6 +375,28 @@ class InProcessEnclave:
         )
 
     @_one_block_at_a_time
+    def reopen(self, record: bytes, timestamp: int) -> ExecutionResult:
+        built, installs = self._build_reopening(record, self._coinbase, timestamp)
+        payload = encode_proposal(
+            self._keys.ledger_secrets, built.header.timestamp, self._coinbase, (), record
+        )
+        return replace(self._executed(built), payload=payload, installs=installs)
+
+    def _build_reopening(
+        self, record: bytes, coinbase: Address, timestamp: int
+    ) -> tuple[BuiltBlock, tuple[Address, ...]]:
+        approved = ApprovedReopening.decode(record)
+        return build_reopening_block(
+            self._head_header(),
+            approved,
+            self._params,
+            coinbase,
+            timestamp,
+            self._cache,
+            verify_validator_quote,
+        )
+
+    @_one_block_at_a_time
     def validate_proposal(self, payload: bytes, block_hash: Hash32) -> ProposalVerdict:
         try:
             proposal = decode_proposal(self._keys.ledger_secrets, payload, self._params.chain_id)
@@ -382,16 +407,25 @@ class InProcessEnclave:
             return ProposalVerdict(None, f"its time {proposal.timestamp} is not after its parent's")
         if proposal.timestamp > time.time() + MAX_CLOCK_DRIFT:
             return ProposalVerdict(None, f"its time {proposal.timestamp} is ahead of this node's clock")
-        built = self._build(
-            proposal.batch, BlockEnv(coinbase=proposal.coinbase, timestamp=proposal.timestamp)
-        )
+        installs: tuple[Address, ...] = ()
+        if proposal.record:
+            try:
+                record, coinbase = proposal.record, proposal.coinbase
+                built, installs = self._build_reopening(record, coinbase, proposal.timestamp)
+            except InvalidAction as refused:
+                return ProposalVerdict(None, f"its reopening is refused: {refused}")
+        else:
+            built = self._build(
+                proposal.batch, BlockEnv(coinbase=proposal.coinbase, timestamp=proposal.timestamp)
+            )
         if built.dropped or built.deferred:
             return ProposalVerdict(None, "it holds transactions its block cannot include")
         if built.hash != block_hash:
             return ProposalVerdict(
                 None, f"it executes to block 0x{built.hash.hex()}, not 0x{block_hash.hex()}"
             )
-        return ProposalVerdict(replace(self._executed(self._sealed(built)), payload=payload))
+        result = replace(self._executed(self._sealed(built)), payload=payload, installs=installs)
+        return ProposalVerdict(result)
 
     def block_payload(self, number: int) -> bytes:
         stored = self._store.block_by_number(number)
@@ -399,8 +433,12 @@ class InProcessEnclave:
             raise NotFound(f"block {number} not found")
         header = decode_header(stored.header)
         secrets = self._keys.ledger_secrets
+        coinbase = Address(header.coinbase)
+        reopening = stored_reopening(header, self._cache)
+        if reopening is not None:
+            return encode_proposal(secrets, header.timestamp, coinbase, (), reopening.encode())
         batch = stored_batch(self._store, secrets, number, self._params.chain_id)
-        return encode_proposal(secrets, header.timestamp, Address(header.coinbase), batch)
+        return encode_proposal(secrets, header.timestamp, coinbase, batch)
 
     def sign_as_validator(self, message_hash: Hash32) -> bytes:
         return self._keys.identity.sign_as_validator(message_hash)
@@ -978,3 +1016,9 @@ class InProcessEnclave:
         state_root = self._header_at(block_number).state_root
         proof = prove_account(state_root, self._cache, GOVERNANCE_ADDRESS, [BLOB_SLOT])
         return GovernanceProof(proof.proof, proof.storage[0].proof, blob)
+
+    # -- receipts across a reopening --
+
+    def reopening_record(self, block_number: int) -> bytes | None:
+        reopening = stored_reopening(self._header_at(block_number), self._cache)
+        return None if reopening is None else reopening.encode()

@@ -61,6 +61,7 @@ BLOCK_CALLS = frozenset(
         "execute",
         "validate_proposal",
         "execute_patch",
+        "reopen",
         "committed",
         "reload_head",
         "block_payload",

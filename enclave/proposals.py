@@ -44,6 +44,9 @@ class OpenedProposal:
     timestamp: int
     coinbase: Address
     batch: tuple[DecodedTransaction, ...]
+    record: bytes = b""
+    """A record block's record (`evm_runtime.record_blocks`: a reopening), in clear; its
+    batch is empty."""
 
 
 def _parties(decoded: DecodedTransaction) -> list[bytes]:
@@ -51,24 +54,35 @@ def _parties(decoded: DecodedTransaction) -> list[bytes]:
 
 
 def encode_proposal(
-    secrets: LedgerSecrets, timestamp: int, coinbase: Address, batch: Sequence[DecodedTransaction]
+    secrets: LedgerSecrets,
+    timestamp: int,
+    coinbase: Address,
+    batch: Sequence[DecodedTransaction],
+    record: bytes = b"",
 ) -> bytes:
-    """The proposal of a block of `batch`, made at `timestamp` for `coinbase`."""
+    """The proposal of a block of `batch` (or of the record block of `record`), made at
+    `timestamp` for `coinbase`."""
     body = rlp.encode([[tx.raw, int(tx.private_for is not None), _parties(tx)] for tx in batch])
-    encoded: bytes = rlp.encode([timestamp, bytes(coinbase), secrets.seal(body, PROPOSAL_PURPOSE)])
+    fields = [timestamp, bytes(coinbase), secrets.seal(body, PROPOSAL_PURPOSE)]
+    encoded: bytes = rlp.encode(fields + [record] if record else fields)
     return encoded
 
 
 def decode_proposal(secrets: LedgerSecrets, payload: bytes, chain_id: int) -> OpenedProposal:
     """The block a proposal describes; `MalformedProposal` if it does not open or decode."""
     try:
-        timestamp, coinbase, sealed = rlp.decode(payload)
+        timestamp, coinbase, sealed, *rest = rlp.decode(payload)
         entries = rlp.decode(secrets.unseal(sealed, PROPOSAL_PURPOSE))
         batch = tuple(
             _with_parties(decode_signed_transaction(raw, chain_id), confidential, parties)
             for raw, confidential, parties in entries
         )
-        return OpenedProposal(rlp.sedes.big_endian_int.deserialize(timestamp), Address(coinbase), batch)
+        record = rest[0] if rest else b""
+        if len(rest) > 1 or (rest and (not record or batch)):
+            raise ValueError("a record block's proposal holds one record and no transactions")
+        return OpenedProposal(
+            rlp.sedes.big_endian_int.deserialize(timestamp), Address(coinbase), batch, bytes(record)
+        )
     except Exception as error:  # anything a peer sends may be malformed: never more than a refusal
         raise MalformedProposal(f"the proposal does not open: {error}") from None
 

@@ -86,7 +86,7 @@ class RecoveryPolicy:
 def recovery_policy(state: GovernanceState, secret_version: int) -> RecoveryPolicy:
     """The policy governance sets; RecoveryUnavailable while fewer members registered a
     recovery key than the threshold asks for (nothing could then be recovered)."""
-    threshold = state.config.recovery_threshold or len(state.members) // 2 + 1
+    threshold = state.recovery_threshold
     holders = {a: m.recovery_key for a, m in state.members.items() if m.recovery_key}
     if len(holders) < threshold:
         raise RecoveryUnavailable(

@@ -7,11 +7,15 @@ The rules checked, block by block from genesis to the head:
 - the stored transactions, public ones and the sealed confidential ones (opened with the
   ledger secrets, `enclave.records`), decode, are signed for this chain by their stored
   senders, and their trie root is the header's transactions root;
-- a dev chain's state patch block (`evm_runtime.state_patch`) holds no transactions, and
-  applying its stored patch to the parent's state gives exactly the stored header;
+- a record block (`evm_runtime.record_blocks`: a dev chain's state patch, or a recovered
+  network's reopening, `governance.reopening`) holds no transactions, and applying its
+  stored record to the parent's state gives exactly the stored header (a reopening's
+  approvals and quotes checked as the node checked them);
 - replaying the transactions on the parent's state, with the header's coinbase, time and
   gas limit, includes every one of them and gives exactly the stored header (state root,
   receipts root, bloom, gas used), hence the same hash;
+- a stored commit certificate is a quorum of the validators governance named at the
+  parent (of a reopening block: of those it installs);
 - the stored receipts and logs are the replay's, and each confidential transaction's
   sealed record (receipt, logs, parties) is the replay's;
 - every stored state node unseals with the node's ledger secrets for its key, and its
@@ -42,11 +46,14 @@ from evm_runtime.state_patch import build_patch_block, stored_patch
 from evm_runtime.system_contracts import read_only_stores
 from evm_runtime.transactions import decode_signed_transaction
 from evm_runtime.trie_root import BLANK_ROOT, ordered_trie_root
-from evm_runtime.types import ExecutedTransaction, Hash32, LogRecord
+from evm_runtime.types import Address, ExecutedTransaction, Hash32, LogRecord
+from governance.exceptions import InvalidAction
+from governance.reopening import build_reopening_block, stored_reopening
 from governance.system_contract import GOVERNANCE_ADDRESS, governance_state
 from ledger.consensus.messages import MalformedMessage, decode_certificate, verify_certificate
 from ledger.store import MAX_ANCESTORS, LedgerStore, StoredBlock, StoredLog, StoredReceipt
 
+from .attestation import verify_validator_quote
 from .records import open_record
 from .sealed_state import SealedNodes, SealedStateUnreadable, unseal_node
 from .sealing import LedgerSecrets, UnsealError
@@ -180,7 +187,6 @@ def _verify_block(
             problems.append("the genesis state is not stored")
         ancestors.append(block.hash)
         return header
-    _check_certificate(store, block, parent, chain_id, cache, problems, report)
     stored = [
         (tx.transaction_index, tx.hash, tx.sender, tx.raw, None) for tx in store.transactions_of_block(number)
     ]
@@ -208,11 +214,19 @@ def _verify_block(
             problems.append(f"transaction {tx_hash.hex()}: stored sender or hash differ from its signature")
         decoded.append(replace(item, private_for=private_for))
     params = ChainParams(chain_id=chain_id, gas_limit=header.gas_limit)
-    patch = stored_patch(header, cache)
+    patch, reopening = stored_patch(header, cache), stored_reopening(header, cache)
+    installs: tuple[Address, ...] = ()
+    if (patch is not None or reopening is not None) and decoded:
+        problems.append("a record block (a state patch or a reopening) holds transactions")
     if patch is not None:
-        if decoded:
-            problems.append("a state patch block holds transactions")
         built = build_patch_block(parent, patch, params, header.coinbase, header.timestamp, cache)
+    elif reopening is not None:
+        try:
+            built, installs = build_reopening_block(
+                parent, reopening, params, header.coinbase, header.timestamp, cache, verify_validator_quote
+            )
+        except InvalidAction as refused:
+            raise _Stop(f"block {number} does not reopen the network: {refused}") from None
     else:
         env = BlockEnv(coinbase=header.coinbase, timestamp=header.timestamp, extra_data=header.extra_data)
         built = build_block(parent, decoded, params, env, cache, reversed(ancestors))
@@ -231,35 +245,38 @@ def _verify_block(
             problems.append(
                 f"the sealed record of confidential transaction {executed.hash.hex()} differs from the replay"
             )
+    _check_certificate(store, block, installs or _validators_at(parent, chain_id, cache), problems, report)
     cache.absorb(built.state_writes)
     ancestors.append(block.hash)
     return header
 
 
+def _validators_at(parent: BlockHeaderAPI, chain_id: int, cache: NodeCache) -> tuple[Address, ...]:
+    """The validators governance names in `parent`'s state (none without governance)."""
+    params = ChainParams(chain_id=chain_id, gas_limit=parent.gas_limit)
+    governance = governance_state(read_only_stores(state_at(parent, params, cache))[GOVERNANCE_ADDRESS])
+    return () if governance is None else tuple(governance.validators)
+
+
 def _check_certificate(
     store: LedgerStore,
     block: StoredBlock,
-    parent: BlockHeaderAPI,
-    chain_id: int,
-    cache: NodeCache,
+    validators: tuple[Address, ...],
     problems: list[str],
     report: VerificationReport,
 ) -> None:
-    """A stored certificate must be a quorum of the validators governance named at the parent
-    (blocks stored before certificates were kept have none)."""
+    """A stored certificate must be a quorum of `validators`: those governance named at the
+    parent, or those a reopening block installs (blocks stored before certificates were
+    kept have none, and a ledger without governance no validators)."""
     encoded = store.certificate(block.number)
-    if encoded is None:
-        return
-    params = ChainParams(chain_id=chain_id, gas_limit=parent.gas_limit)
-    governance = governance_state(read_only_stores(state_at(parent, params, cache))[GOVERNANCE_ADDRESS])
-    if governance is None:
+    if encoded is None or not validators:
         return
     try:
         certificate = decode_certificate(encoded)
     except MalformedMessage as exc:
         problems.append(f"the commit certificate does not decode: {exc}")
         return
-    if verify_certificate(block.hash, certificate, tuple(governance.validators)):
+    if verify_certificate(block.hash, certificate, validators):
         report.certified += 1
     else:
         problems.append("the commit certificate is not a quorum of the block's validators")

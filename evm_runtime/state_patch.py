@@ -2,15 +2,10 @@
 
 Hardhat's and Anvil's `setBalance`, `setCode`, `setNonce` and `setStorageAt` change state
 without a transaction. Here state only changes through blocks, so a patch is sealed as a
-block of its own, and stays verifiable:
-
-- the block has no transactions; its state is the parent's with the patch applied, in
-  the order the patch lists its changes;
-- its `extraData` is the keccak hash of the patch's canonical encoding (`encode_patch`),
-  and that encoding is stored with the block's state nodes under the same hash (the
-  state node table is content-addressed, so it is checked like every node);
-- replaying the block is applying the patch again (`build_patch_block`), which must give
-  the stored header, as a block of transactions must.
+record block (`evm_runtime.record_blocks`): no transactions, the parent's state with the
+patch's changes applied in order, `extraData` the hash of the patch's canonical encoding
+(`encode_patch`), stored with the block's state nodes. Replaying the block is applying the
+patch again (`build_patch_block`), which must give the stored header.
 
 Only dev chains make such blocks (production nodes do not serve the methods).
 """
@@ -22,14 +17,13 @@ from dataclasses import dataclass
 
 import rlp
 from eth.abc import BlockHeaderAPI, StateAPI
-from eth_hash.auto import keccak
 
-from .block_builder import BlockEnv, BuiltBlock, child_header, rules_after
-from .chain import VM, ChainParams
+from .block_builder import BuiltBlock
+from .chain import ChainParams
 from .exceptions import InvalidRequest
-from .state_db import NodeCache, StateOverlay
-from .trie_root import BLANK_ROOT
-from .types import Address, Hash32
+from .record_blocks import build_record_block, stored_record
+from .state_db import NodeCache
+from .types import Address
 
 PATCH_MAGIC = b"conclave dev state patch v1\x00"
 """Opens every encoded patch, so that no trie node can be taken for one."""
@@ -127,10 +121,6 @@ def _decode_change(item: list[bytes]) -> StateChange:
     return cls(Address(address), *values)  # type: ignore[arg-type]
 
 
-def patch_hash(encoded: bytes) -> Hash32:
-    return Hash32(keccak(encoded))
-
-
 def _apply(state: StateAPI, change: StateChange) -> None:
     if isinstance(change, SetBalance):
         state.set_balance(change.address, change.balance)
@@ -150,39 +140,18 @@ def build_patch_block(
     timestamp: int,
     cache: NodeCache,
 ) -> BuiltBlock:
-    """The block after `parent` whose state is `parent`'s with `patch` applied.
-
-    Its state writes include the encoded patch under its hash, which is the block's
-    `extraData`, so the stored chain says what was changed and can be replayed.
-    """
+    """The block after `parent` whose state is `parent`'s with `patch` applied."""
     for change in patch.changes:
         check_change(change)
-    encoded = encode_patch(patch)
-    digest = patch_hash(encoded)
-    env = BlockEnv(coinbase=coinbase, timestamp=timestamp, extra_data=digest)
-    header = child_header(parent, params, env, rules_after(parent, params, cache))
-    overlay = StateOverlay(cache)
-    state = VM.build_state(overlay, header, params.context, ())
-    for change in patch.changes:
-        _apply(state, change)
-    state.persist()
-    sealed = header.copy(
-        state_root=state.state_root,
-        transaction_root=BLANK_ROOT,
-        receipt_root=BLANK_ROOT,
-        bloom=0,
-        gas_used=0,
-    )
-    writes = dict(overlay.writes)
-    writes[digest] = encoded
-    return BuiltBlock(header=sealed, transactions=(), state_writes=writes, deferred=(), dropped=())
+
+    def apply(state: StateAPI) -> None:
+        for change in patch.changes:
+            _apply(state, change)
+
+    return build_record_block(parent, encode_patch(patch), apply, params, coinbase, timestamp, cache)
 
 
 def stored_patch(header: BlockHeaderAPI, cache: NodeCache) -> StatePatch | None:
     """The patch a block applied, if it is a patch block (its `extraData` names a stored patch)."""
-    if len(header.extra_data) != 32:
-        return None
-    encoded = cache.get(header.extra_data)
-    if encoded is None or patch_hash(encoded) != header.extra_data:
-        return None
-    return decode_patch(encoded)
+    encoded = stored_record(header, cache, PATCH_MAGIC)
+    return None if encoded is None else decode_patch(encoded)

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Query, Request, WebSocket
+from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from starlette.requests import HTTPConnection
@@ -32,13 +32,14 @@ from .gov_rest import router as gov_router
 from .jsonrpc import DEFAULT_LIMITS, Limits, handle_body
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .node import Node
+from .quote_rest import router as quote_router
 from .rate_limit import ClientRateLimiter, RateLimit
 from .receipt_rest import router as receipt_router
 from .recovery_rest import router as recovery_router
+from .reopening import Reopenings
 from .ws import serve_websocket
 
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
-REPORT_DATA_PATTERN = r"^0x([0-9a-fA-F]{2}){0,64}$"
 QUOTE_PATTERN = r"^0x([0-9a-fA-F]{2}){1,4096}$"
 
 
@@ -156,6 +157,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.node = node
+        app.state.reopenings = Reopenings(node)  # a recovered network's reopening
         node.start()
         try:
             yield
@@ -224,14 +226,6 @@ def create_app(
         status = request.app.state.node.status()
         return JSONResponse(status, status_code=200 if status["status"] == "healthy" else 503)
 
-    @app.get("/node/quote")
-    async def node_quote(
-        request: Request,
-        report_data: Annotated[str, Query(alias="reportData", pattern=REPORT_DATA_PATTERN)] = "0x",
-    ) -> dict[str, str]:
-        """An attestation quote of this node's enclave over `reportData` (hex, at most 64 bytes)."""
-        return request.app.state.node.quote(bytes.fromhex(report_data[2:]))  # type: ignore[no-any-return]
-
     @app.post(
         "/node/ledger-secrets",
         responses={
@@ -255,6 +249,7 @@ def create_app(
     app.include_router(gov_router)
     app.include_router(auth_router)
     app.include_router(receipt_router)
+    app.include_router(quote_router)
     app.include_router(recovery_router)  # disaster recovery (docs/recovery.md)
 
     @app.get("/metrics", response_class=PlainTextResponse)

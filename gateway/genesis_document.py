@@ -6,7 +6,8 @@
       "timestamp": 1767225600,
       "alloc": {"0x…": {"balance": "1000000000000000000000"}},
       "consortium": {
-        "members": [{"address": "0x…", "name": "Acme Retail", "metadata": ""}],
+        "members": [{"address": "0x…", "name": "Acme Retail", "metadata": "",
+                     "recoveryKey": "0x02…"}],
         "users": [{"address": "0x…", "deploy": true}],
         "constitution": {"name": "…", "termsHash": "0x…", "votingPeriod": 604800,
                          "defaultThreshold": "more than 1/2",
@@ -28,7 +29,10 @@ listed without a `measurement` is taken to run the code of the node reading it.
 Such a document needs a `timestamp` (seconds since 1970), so that every validator makes
 the same genesis block. `attestationRoots` and `measurements` (32 bytes each, in hex) are
 trusted and approved besides the reading node's own: list every validator's root when
-they do not share one.
+they do not share one. A member's `recoveryKey` (optional) is the compressed secp256k1
+public key (33 bytes, in hex) of its own address, which its disaster-recovery share is
+encrypted to, as if it had sent `setRecoveryKey` (docs/recovery.md): with enough of them,
+a network is recoverable from block 0.
 """
 
 from __future__ import annotations
@@ -37,16 +41,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from eth_keys import keys
+from eth_utils.exceptions import ValidationError
+
 from evm_runtime.chain import GenesisAccount
 from evm_runtime.types import Address, Hash32
 from governance.constitution import Constitution, Threshold, default_constitution
 from governance.exceptions import GovernanceError
 from governance.state import CONFIG_KEYS, GovernanceState, Member, NetworkConfig, Validator
+from governance.system_contract import Refused, recovery_key_of
 from ledger.network import parse_endpoint
 
 FORMAT = "conclave-genesis/1"
 KEY_BYTES = 32
 """The length of an enclave measurement and of an attestation root's public key."""
+RECOVERY_KEY_BYTES = 33
+"""A member's recovery key: a compressed secp256k1 public key."""
 
 
 class InvalidGenesis(ValueError):
@@ -78,6 +88,36 @@ def _key(text: Any, where: str) -> bytes:
         return bytes.fromhex(text[2:])
     except ValueError:
         raise InvalidGenesis(f"{where}: {text!r} is not hex") from None
+
+
+def _recovery_key(member: Address, text: Any, where: str) -> bytes:
+    """A member's recovery key: its own address's public key, compressed (b"": none)."""
+    if text is None:
+        return b""
+    if not isinstance(text, str) or not text.startswith("0x") or len(text) != 2 + 2 * RECOVERY_KEY_BYTES:
+        raise InvalidGenesis(
+            f"{where}: expected a compressed secp256k1 public key, {RECOVERY_KEY_BYTES} bytes in "
+            f"0x-prefixed hex (0x02… or 0x03…), got {text!r}"
+        )
+    try:
+        key = bytes.fromhex(text[2:])
+    except ValueError:
+        raise InvalidGenesis(f"{where}: {text!r} is not hex") from None
+    if key[0] not in (2, 3):
+        raise InvalidGenesis(f"{where}: a compressed public key starts with 0x02 or 0x03, got {text[:4]!r}")
+    try:
+        owner = Address(keys.PublicKey.from_compressed_bytes(key).to_canonical_address())
+    except (ValueError, ValidationError):
+        raise InvalidGenesis(f"{where}: {text} is not a secp256k1 public key") from None
+    if owner != member:
+        raise InvalidGenesis(
+            f"{where}: {text} is the key of 0x{owner.hex()}, not of this member 0x{member.hex()}: "
+            "a member's recovery key is its own address's public key"
+        )
+    try:
+        return recovery_key_of(member, key)  # what setRecoveryKey would keep
+    except Refused as refused:
+        raise InvalidGenesis(f"{where}: {refused}") from None
 
 
 def _list(value: Any, where: str) -> list[Any]:
@@ -218,7 +258,9 @@ def read_genesis(document: Any) -> GenesisSpec:
         if address in members:
             raise InvalidGenesis(f"{where}: 0x{address.hex()} is listed twice")
         members[address] = Member(
-            str(entry.get("name") or f"member {index + 1}"), str(entry.get("metadata", ""))
+            str(entry.get("name") or f"member {index + 1}"),
+            str(entry.get("metadata", "")),
+            _recovery_key(address, entry.get("recoveryKey"), f"{where}.recoveryKey"),
         )
     users = {
         _address(u.get("address"), f"consortium.users[{i}]")
@@ -288,6 +330,7 @@ def genesis_document(spec: GenesisSpec) -> dict[str, Any]:
     document["consortium"] = {
         "members": [
             {"address": "0x" + a.hex(), "name": m.name, "metadata": m.metadata}
+            | ({"recoveryKey": "0x" + m.recovery_key.hex()} if m.recovery_key else {})
             for a, m in sorted(state.members.items())
         ],
         "users": [{"address": "0x" + a.hex(), "deploy": a in state.deployers} for a in sorted(state.users)],

@@ -14,6 +14,7 @@ examples:
   conclave init --member 0xA11CE…:"Acme Retail" --member 0xB0B…:"Beta Distribution" \\
                 --member 0xCA401…:"Gamma Vendors" --permissioned --user 0xD00D… --out genesis.json
   conclave init --member 0xA11CE… --constitution constitution.json --fund 0xA11CE…:1000
+  conclave init --member 0xA11CE… --recovery-key 0x02…   recoverable from block 0 (docs/recovery.md)
   conclave dev --genesis genesis.json          start a dev node of that consortium
   conclave init --member 0xA11CE… --validator 0x5EED…@10.0.0.1:30300 \
                 --validator 0x5EED2…@10.0.0.2:30300     a network of several validators
@@ -41,6 +42,14 @@ def add_init_command(commands: Any) -> None:
         required=True,
         metavar="ADDRESS[:NAME]",
         help="a founding member (repeat)",
+    )
+    init.add_argument(
+        "--recovery-key",
+        action="append",
+        default=[],
+        metavar="PUBLIC_KEY",
+        help="a member's recovery key: the compressed public key (0x02…/0x03…) of its address, "
+        "for disaster recovery from block 0 (repeat; docs/recovery.md)",
     )
     init.add_argument("--user", action="append", default=[], metavar="ADDRESS", help="a user (repeat)")
     init.add_argument(
@@ -95,6 +104,8 @@ def run_init(args: argparse.Namespace) -> int:
         for entry in args.member:
             address, _, name = entry.partition(":")
             members.append({"address": address, "name": name})
+        for key in args.recovery_key:
+            _with_recovery_key(members, key)
         users = {address: {"address": address, "deploy": False} for address in args.user}
         users.update({address: {"address": address, "deploy": True} for address in args.deployer})
         consortium: dict[str, Any] = {"members": members, "users": list(users.values())}
@@ -147,6 +158,9 @@ def run_init(args: argparse.Namespace) -> int:
         f"wrote {args.out}: {len(state.members)} members, {len(state.users)} users, "
         f"constitution {state.constitution.name!r}, submission {submission}"
     )
+    keyed = sum(1 for member in state.members.values() if member.recovery_key)
+    if keyed:
+        print(f"{keyed} members have recovery keys (docs/recovery.md)")
     if state.validators:
         print(
             f"{len(state.validators)} validators: start each with `conclave node --config FILE` "
@@ -155,3 +169,26 @@ def run_init(args: argparse.Namespace) -> int:
     else:
         print(f"start a dev node of this consortium with: conclave dev --genesis {args.out}")
     return 0
+
+
+def _with_recovery_key(members: list[dict[str, str]], key: str) -> None:
+    """Put `--recovery-key KEY` on the member whose address it is the key of."""
+    from eth_keys import keys
+    from eth_utils.exceptions import ValidationError
+
+    from .genesis_document import InvalidGenesis
+
+    try:
+        owner = keys.PublicKey.from_compressed_bytes(bytes.fromhex(key.removeprefix("0x")))
+    except (ValueError, ValidationError):
+        raise InvalidGenesis(
+            f"--recovery-key {key}: expected a compressed secp256k1 public key (0x02… or 0x03…, 33 bytes)"
+        ) from None
+    for member in members:
+        if member["address"].lower() == owner.to_address():
+            member["recoveryKey"] = "0x" + owner.to_compressed_bytes().hex()
+            return
+    raise InvalidGenesis(
+        f"--recovery-key {key}: the key of {owner.to_checksum_address()}, which is not a --member "
+        "(a member's recovery key is its own address's public key)"
+    )

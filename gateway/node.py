@@ -118,7 +118,11 @@ class NodeConfig:
     """Seconds of a consensus round 0; later rounds double it."""
     join_url: str | None = None
     """A validator's URL to fetch the network's ledger secrets from before genesis (a node
-    joining a network whose governance already names it)."""
+    joining a network whose governance already names it); decided blocks come from it too."""
+    sync_peers: Mapping[Address, Endpoint] = field(default_factory=dict)
+    """Peers to fetch decided blocks from besides the validators at the head (the `join`
+    validator is one: after a reopening, docs/recovery.md, the validators named at an old
+    head are gone)."""
 
 
 class Node:
@@ -163,6 +167,7 @@ class Node:
             EnclaveValidatorKey(self.enclave, self.address),
             self._validators_at_head,
             network=self.transport,
+            sync_peers={**config.sync_peers, **(self._join_peer(config.join_url) if config.join_url else {})},
             block_time=config.block_time,
             round_timeout=config.round_timeout,
             on_block=self._on_block,
@@ -256,6 +261,24 @@ class Node:
                 raise ChainMismatch(f"{url} does not share the ledger secrets with this node: {reason}")
             self.enclave.adopt_ledger_secrets(bytes.fromhex(answer.json()["wrapped"][2:]))
             return
+
+    def _join_peer(self, url: str) -> dict[Address, Endpoint]:
+        """The validator at `url` as a peer to fetch decided blocks from, whatever the
+        validators at this node's head say (after a reopening, docs/recovery.md, those are
+        gone); none if it does not answer now (the validators at the head remain)."""
+        try:
+            status = httpx.get(f"{url.rstrip('/')}/node/status", timeout=5).json()
+            address = Address(bytes.fromhex(status["enclave"]["validatorAddress"][2:]))
+            endpoint = parse_endpoint(status["consensus"]["p2p"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as failed:
+            log.warning("%s tells no p2p endpoint (%s): blocks come from the validators", url, failed)
+            return {}
+        if endpoint is None or address == self.address:
+            return {}
+        host, port = endpoint
+        if host in ("0.0.0.0", "::"):  # it listens everywhere: dial it where it answered
+            host = httpx.URL(url).host
+        return {address: (host, port)}
 
     def _ensure_genesis(self) -> None:
         settings = self.store.settings()
@@ -418,19 +441,6 @@ class Node:
                 for peer, peer_stats in stats.peers.items()
             }
         return status
-
-    def quote(self, report_data: bytes) -> dict[str, str]:
-        """A fresh attestation quote of the enclave, with the claims it binds, as `/node/quote` serves it."""
-        quote = self.enclave.quote(report_data)
-        keys = self.enclave.node_keys()
-        return {
-            "quote": "0x" + quote.hex(),
-            "measurement": "0x" + self.enclave.measurement.hex(),
-            "nodeAddress": to_checksum_address(keys.address),
-            "nodePublicKey": "0x" + keys.public_key.hex(),
-            "attestationRoot": "0x" + keys.attestation_root.hex(),
-            "reportData": "0x" + report_data.hex(),
-        }
 
     def _enclave_status(self) -> dict[str, object]:
         status: dict[str, object] = (

@@ -29,7 +29,8 @@ A confidential transaction's receipt is given only to its parties and auditors: 
 first (conclave auth login) and pass the token. Anyone can verify the file offline,
 knowing the network's validators at the receipt's block or at any earlier block (the
 genesis validators, say): the receipt carries the governance changes that lead from
-them to its block's. See docs/receipts.md.
+them to its block's, and the members' approvals of a recovered network's reopening. See
+docs/receipts.md.
 """
 
 
@@ -162,8 +163,10 @@ def run_verify(args: argparse.Namespace) -> int:
     print(f"  to       {created}")
     print(f"  nonce {verified.nonce}, value {verified.value} wei, chain {verified.chain_id}")
     print(f"  status   {status}, {len(verified.logs)} log(s)")
+    reopenings = verified.reopenings_followed
     print(
         f"  certified by {len(verified.signers)} of {len(verified.validators)} validators"
         + (f", after {changes} validator-set change(s) from the trusted set" if changes else "")
+        + (f", {reopenings} of them a reopening the members approved" if reopenings else "")
     )
     return 0

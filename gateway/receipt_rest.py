@@ -30,6 +30,20 @@ class Certificate(BaseModel):
     """65-byte validator signatures over the block hash and round."""
 
 
+class Reopening(BaseModel):
+    """What links a reopening block (a recovered network's new validators) to the chain before it."""
+
+    record: str
+    """The members' approved reopening: its keccak is the block's extraData."""
+    parentHeader: str
+    parentCertificate: Certificate
+    """The parent's commit certificate, by the validators before the reopening."""
+    parentAccountProof: list[str]
+    parentStorageProof: list[str]
+    parentGovernanceState: str
+    """Governance's state at the parent (its members and recovery threshold)."""
+
+
 class ValidatorChange(BaseModel):
     blockNumber: str
     blockHash: str
@@ -38,6 +52,8 @@ class ValidatorChange(BaseModel):
     accountProof: list[str]
     storageProof: list[str]
     governanceState: str
+    reopening: Reopening | None
+    """null unless the block is a reopening."""
 
 
 class Receipt(BaseModel):

@@ -12,9 +12,10 @@ who knows a validator set of the network verifies it:
     print(verified.sender, verified.status, verified.block_number)
 
 It raises `InvalidReceipt` saying why a receipt does not verify. This module plugs
-governance's layout (its contract, the slot of its state's hash, its encoding) into the
-ledger's verifier, so that a receipt leads from an earlier validator set to its block's
-across the validator-set changes it carries.
+governance's layout (its contract, the slot of its state's hash, its encoding, how a
+reopening record and an attestation quote are read) into the ledger's verifier, so that a
+receipt leads from an earlier validator set to its block's across the validator-set
+changes it carries, the reopenings of a recovered network too.
 """
 
 from __future__ import annotations
@@ -24,21 +25,60 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from enclave.attestation import AttestationError, Quote
+from enclave.identity import address_of
 from evm_runtime.system_contracts import BLOB_SLOT
 from evm_runtime.types import Address
 from governance.codec import decode_state
+from governance.reopening import ApprovedReopening
 from governance.system_contract import GOVERNANCE_ADDRESS
 from ledger.receipts import (
     GovernanceLayout,
     InvalidReceipt,
+    ReopeningTerms,
     VerifiableReceipt,
     VerifiedReceipt,
     receipt_from_json,
     verify_receipt,
 )
 
-GOVERNANCE = GovernanceLayout(GOVERNANCE_ADDRESS, BLOB_SLOT, lambda state: decode_state(state).validators)
-"""Where governance keeps the validators, for following validator-set changes."""
+
+def _recovery(state: bytes) -> tuple[frozenset[Address], int]:
+    """The members of an encoded governance state and how many of them reopen the network."""
+    decoded = decode_state(state)
+    return frozenset(decoded.members), decoded.recovery_threshold
+
+
+def _reopening_terms(record: bytes) -> ReopeningTerms:
+    """What a reopening block's record (`governance.reopening.ApprovedReopening`) says."""
+    approved = ApprovedReopening.decode(record)
+    reopening = approved.reopening
+    return ReopeningTerms(
+        parent_number=reopening.parent_number,
+        parent_hash=reopening.parent_hash,
+        approval_digest=reopening.approval_digest,
+        approvals=approved.approvals,
+        quotes=tuple(validator.quote for validator in reopening.validators),
+    )
+
+
+def _quote_address(quote: bytes) -> Address:
+    """The validator address a quote names: its node key's (as `add_validator` reads it)."""
+    try:
+        return address_of(Quote.decode(quote).node_public_key)
+    except AttestationError as malformed:
+        raise ValueError(str(malformed)) from None
+
+
+GOVERNANCE = GovernanceLayout(
+    GOVERNANCE_ADDRESS,
+    BLOB_SLOT,
+    lambda state: decode_state(state).validators,
+    recovery=_recovery,
+    reopening=_reopening_terms,
+    quote_address=_quote_address,
+)
+"""Where governance keeps the validators, for following validator-set changes and reopenings."""
 
 __all__ = ["GOVERNANCE", "InvalidReceipt", "parse_validators", "verified_to_json", "verify_document"]
 
@@ -103,4 +143,5 @@ def verified_to_json(verified: VerifiedReceipt) -> dict[str, Any]:
         "validators": sorted(to_checksum_address(v) for v in verified.validators),
         "signers": sorted(to_checksum_address(v) for v in verified.signers),
         "validatorChangesFollowed": verified.changes_followed,
+        "reopeningsFollowed": verified.reopenings_followed,
     }

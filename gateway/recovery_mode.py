@@ -5,9 +5,9 @@
   holding recovery keys, the threshold, the ledger secret version) and stores the new set it
   issues beside the ledger (`ledger.recovery_sets`).
 - `recover`: `conclave node --recover` on a ledger this node's enclave cannot read (every
-  node lost, only the ledger files kept). It serves `/node/status` and `/recovery/...` only,
-  until members' shares restore the ledger secrets in the enclave; the node then starts as
-  usual on that ledger.
+  node lost, only the ledger files kept). It serves `/node/status`, `/node/quote` (members
+  attest the enclave before they submit) and `/recovery/...` only, until members' shares
+  restore the ledger secrets in the enclave; the node then starts as usual on that ledger.
 """
 
 from __future__ import annotations
@@ -73,6 +73,23 @@ class RecoveringNode:
         }
 
 
+def recovery_app(node: RecoveringNode) -> FastAPI:
+    """What a node in recovery mode serves: `/node/status`, `/node/quote` and `/recovery/...`."""
+    from .quote_rest import router as quote_router
+    from .recovery_rest import router
+
+    app = FastAPI(title="Conclave node (recovery mode)")
+    app.state.node = node
+    app.include_router(router)
+    app.include_router(quote_router)
+
+    @app.get("/node/status")
+    async def node_status(request: Request) -> dict[str, object]:
+        return request.app.state.node.status()  # type: ignore[no-any-return]
+
+    return app
+
+
 def _open_enclave(config: NodeConfig, store: LedgerStore, params: ChainParams) -> EnclaveAPI:
     """The node's enclave, as `gateway.node.Node` opens it."""
     if config.enclave_mode == "in-process":
@@ -87,8 +104,6 @@ def recover(
     """Serve recovery until the enclave reads the ledger: None then (start the node as
     usual), or an exit status (2: nothing to recover or the port is taken; 0: stopped)."""
     import uvicorn
-
-    from .recovery_rest import router
 
     engine = make_engine(config.database_url)
     upgrade_to_head(engine)
@@ -108,15 +123,7 @@ def recover(
         except OSError as exc:
             print(f"error: cannot listen on {options.host}:{options.port} ({exc.strerror})", file=sys.stderr)
             return 2
-        node = RecoveringNode(params, store, enclave)
-        app = FastAPI(title="Conclave node (recovery mode)")
-        app.state.node = node
-        app.include_router(router)
-
-        @app.get("/node/status")
-        async def node_status(request: Request) -> dict[str, object]:
-            return request.app.state.node.status()  # type: ignore[no-any-return]
-
+        app = recovery_app(RecoveringNode(params, store, enclave))
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
         recovered = False
 
@@ -136,11 +143,23 @@ def recover(
                 "chainId": params.chain_id,
             }
         )
-        for stop_signal in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(stop_signal, lambda *_: None)
-        server.run(sockets=[listener])
+        # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to the handlers
+        # it found: these note it, so that a stop asked as the node recovers is not lost (nor
+        # one during the start that follows: the previous handlers are back by then).
+        stopped = False
+
+        def on_stop(*_: object) -> None:
+            nonlocal stopped
+            stopped = True
+
+        previous = {s: signal.signal(s, on_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            server.run(sockets=[listener])
+        finally:
+            for stop_signal, handler in previous.items():
+                signal.signal(stop_signal, handler)
         listener.close()
-        if not recovered:
+        if not recovered or stopped:
             return 0
         log.info("recovered: the node starts on the restored ledger")
         return None

@@ -166,6 +166,12 @@ class GovernanceState:
         """Whether `address` may create contracts."""
         return self.may_send(address) and (self.config.open_deployment or address in self.deployers)
 
+    @property
+    def recovery_threshold(self) -> int:
+        """How many members restore the ledger secrets or reopen a recovered network: the
+        configured `recovery_threshold`, or a majority of the members when it is 0."""
+        return self.config.recovery_threshold or len(self.members) // 2 + 1
+
     def signature_nonce(self, member: Address) -> int:
         """The nonce `member`'s next signed message must carry."""
         return self.signature_nonces.get(member, 0)

@@ -16,8 +16,9 @@ timed): an idle network makes no blocks and changes no rounds.
 
 Blocks decided while a node was away come from its peers (`ledger.consensus.wire`): it
 asks every `SYNC_SECONDS`, and when a validator speaks of a later height; it commits a
-block only if its certificate is a quorum of the validators at its height and the block
-executes to the certified hash (so to the same state root).
+block only if it executes to the certified hash (so to the same state root) and its
+certificate is a quorum of the validators at its height (of a reopening block, of those it
+installs: `reopen`, `governance.reopening`).
 
 Execution and signatures are handed in (`BlockExecutor`, `Signer`): this package never
 imports the enclave.
@@ -39,12 +40,16 @@ from evm_runtime.transactions import DecodedTransaction
 from evm_runtime.types import Address, Hash32
 
 from .consensus.messages import (
+    Commit,
     MalformedMessage,
     Signer,
+    certificate_of,
     decode,
     decode_certificate,
     encode_certificate,
+    make_seal,
     quorum,
+    sign,
     verify_certificate,
 )
 from .consensus.qbft import (
@@ -107,6 +112,9 @@ class ExecutionResult:
     payload: bytes = b""
     """The block as a proposal to the other validators (opaque here: the enclave makes and
     opens it, since confidential transactions travel in it)."""
+    installs: tuple[Address, ...] = ()
+    """The validators a reopening block installs (`governance.reopening`): its certificate
+    is theirs, not its parent's validators'."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +157,7 @@ class Ordering:
         validators: Callable[[], ValidatorSet],
         *,
         network: PeerNetwork | None = None,
+        sync_peers: Mapping[Address, Endpoint] | None = None,
         block_time: float | None = None,
         round_timeout: float = 1.0,
         on_block: Callable[[BlockRecord], None] = lambda block: None,
@@ -161,6 +170,9 @@ class Ordering:
         self._signer = signer
         self._validators_at_head = validators
         self._network = network
+        self._sync_peers = dict(sync_peers or {})
+        """Peers besides the validators that decided blocks are fetched from (the validator
+        a node joined from: after a reopening, the validators at an old head are gone)."""
         self._block_time = block_time
         self._config = QbftConfig(base_timeout=round_timeout)
         self._on_block = on_block
@@ -234,9 +246,8 @@ class Ordering:
         if changed:
             self._validators = validators
             if self._network is not None:
-                self._network.update_peers(
-                    {address: endpoint for address, endpoint in validators.items() if endpoint is not None}
-                )
+                named = {address: where for address, where in validators.items() if where is not None}
+                self._network.update_peers({**self._sync_peers, **named})
         if changed or restart:
             self._new_instance()
         return changed
@@ -528,6 +539,22 @@ class Ordering:
         assert block is not None, "one validator decides its own proposal at once"
         return block
 
+    def reopen(self, make: Callable[[int], ExecutionResult]) -> BlockRecord:
+        """Commit the reopening block `make(timestamp)` returns (`governance.reopening`),
+        which must install this node alone: its commit seal is the block's certificate, and
+        it orders the blocks after it (others join by governance, as validators always do)."""
+        if self._signer.address in self._validators:
+            raise InvalidRequest("this node is a validator already: the network is open")
+        result = make(self._timestamp())
+        if result.installs != (self._signer.address,):
+            raise InvalidRequest("a reopening must name this node, and only it, as the validator")
+        block_hash, signer = result.block.hash, self._signer
+        seal = make_seal(signer, block_hash, 0)
+        certificate = certificate_of([sign(Commit(signer.address, self.height, 0, block_hash, seal), signer)])
+        block = self._commit(replace(result.block, certificate=encode_certificate(certificate)), ())
+        log.info("reopened at block %d: this node orders the blocks", block.number)
+        return block
+
     def _propose(self, result: ExecutionResult, touched: Sequence[Address] = ()) -> BlockRecord | None:
         request = self._build
         assert request is not None
@@ -610,10 +637,9 @@ class Ordering:
                 if decided.height > self.height:
                     break
                 continue
-            if not verify_certificate(decided.block_hash, decided.certificate, tuple(self._validators)):
-                self.counters["refused_sync_blocks"] += 1
-                log.warning("block %d from 0x%s: its certificate is not a quorum", decided.height, peer.hex())
-                return
+            # A block's certificate is a quorum of the head's validators, but a reopening
+            # block's is of those it installs (the lost ones could certify nothing), which
+            # only its execution tells: so the certificate is checked after it.
             validate = self._executor.validate_proposal
             verdict = await self._executing(validate, decided.proposal, decided.block_hash)
             if decided.height != self.height:  # decided meanwhile, by consensus or another peer
@@ -621,6 +647,11 @@ class Ordering:
             if verdict.result is None:
                 self.counters["refused_sync_blocks"] += 1
                 log.warning("block %d from 0x%s refused: %s", decided.height, peer.hex(), verdict.reason)
+                return
+            certifiers = verdict.result.installs or tuple(self._validators)
+            if not verify_certificate(decided.block_hash, decided.certificate, certifiers):
+                self.counters["refused_sync_blocks"] += 1
+                log.warning("block %d from 0x%s: its certificate is not a quorum", decided.height, peer.hex())
                 return
             certificate = encode_certificate(decided.certificate)
             self._commit(replace(verdict.result.block, certificate=certificate), ())

@@ -12,7 +12,9 @@ A `VerifiableReceipt` holds:
   verifier finds them itself);
 - the validator-set changes before the block (`ValidatorChange`): each block after which
   governance named other validators, with its header, its certificate, and governance's
-  state proven from its state root.
+  state proven from its state root; a *reopening block* (a recovered network's members
+  named new validators, `governance.reopening`, docs/recovery.md) also carries the
+  evidence of their decision (`ReopeningEvidence`).
 
 `verify_receipt(receipt, trusted, governance)` needs nothing but a validator set the
 verifier trusts. The rules:
@@ -25,12 +27,26 @@ verifier trusts. The rules:
    the changes in chain order: a change whose certificate is a quorum of the current set
    makes the set it proves (governance's validators after that block) the current one;
    a change the current set did not certify is passed over (it is before the point the
-   verifier trusts, or not certified at all);
+   verifier trusts, or not certified at all), unless it is a reopening the current set
+   leads to (below);
 4. the block's certificate is a quorum of distinct members of the set so found.
 
+A reopening block is certified by the validators it installs, not by those before it (their
+keys are lost), so its evidence links it to the trusted chain instead. Its evidence must
+hold together, whatever the trusted set: the record hashes to the block's `extraData`, the
+parent header to its `parentHash` and is the block the record names, governance's state at
+the parent is proven from the parent's state root, distinct members at the parent, at
+least its recovery threshold, signed the record's approval digest (and no one else did),
+the block's certificate is a quorum of the validators the record's quotes name, and
+governance's proven state after the block names exactly those. Then the change moves the
+current set to the installed validators if the parent is certified by the current set
+(or is the change block followed just before); a reopening whose parent the current set
+did not certify is passed over like any change it did not certify.
+
 So a receipt verifies against the validators of its own block, or against any earlier
-set (genesis's, say) from which its changes lead there. What the ledger does not know,
-governance's address, slot and encoding, is handed in (`GovernanceLayout`).
+set (genesis's, say) from which its changes lead there, across reopenings too. What the
+ledger does not know, governance's address, slot and encoding, a reopening record's
+encoding and a quote's address, is handed in (`GovernanceLayout`).
 
 `receipt_to_json` / `receipt_from_json` give its JSON form (docs/receipts.md).
 """
@@ -38,10 +54,11 @@ governance's address, slot and encoding, is handed in (`GovernanceLayout`).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import rlp
+from coincurve import PublicKey
 from eth.abc import BlockHeaderAPI
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
@@ -100,12 +117,45 @@ class GovernanceProof:
 
 
 @dataclass(frozen=True, slots=True)
+class ReopeningEvidence:
+    """What links a reopening block (`governance.reopening`) to the chain before it: the
+    members' approved record, the parent block, its certificate by the validators before,
+    and governance's state at the parent (its members and recovery threshold)."""
+
+    record: bytes
+    """The approved reopening (`ApprovedReopening.encode()`): its keccak is the block's extraData."""
+    parent_header: bytes
+    """The parent's RLP header: its keccak is the block's parentHash."""
+    parent_certificate: CommitCertificate
+    parent_governance: GovernanceProof
+    """Governance's state after the parent, proven from the parent's state root."""
+
+
+@dataclass(frozen=True, slots=True)
 class ValidatorChange:
-    """A block after which governance named other validators, certified by those before."""
+    """A block after which governance named other validators, certified by those before
+    (a reopening block: by those it installs, with `reopening` linking it to those before)."""
 
     header: bytes
     certificate: CommitCertificate
     governance: GovernanceProof
+    """Governance's state after the block, proven from its state root."""
+    reopening: ReopeningEvidence | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReopeningTerms:
+    """What a reopening record says, as the verifier needs it (`GovernanceLayout.reopening`
+    reads it from the record)."""
+
+    parent_number: int
+    parent_hash: bytes
+    approval_digest: bytes
+    """What each approving member signed (a 32-byte hash)."""
+    approvals: tuple[bytes, ...]
+    """The members' signatures over `approval_digest` (65 bytes r ‖ s ‖ v, v 0 or 1)."""
+    quotes: tuple[bytes, ...]
+    """The attestation quotes of the validators it installs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +178,14 @@ class GovernanceLayout:
     validators: Callable[[bytes], Collection[Address]]
     """The validators an encoded state names (raising ValueError or ConclaveError for bytes
     that are not one)."""
+    recovery: Callable[[bytes], tuple[Collection[Address], int]] | None = None
+    """The members an encoded state names and how many of them reopen the network (its
+    recovery threshold); None: reopenings are not followed. The three callables below raise
+    ValueError or ConclaveError for bytes they cannot read."""
+    reopening: Callable[[bytes], ReopeningTerms] | None = None
+    """What a reopening record says."""
+    quote_address: Callable[[bytes], Address] | None = None
+    """The validator address an attestation quote names (its node key's address)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +220,8 @@ class VerifiedReceipt:
     signers: frozenset[Address]
     changes_followed: int
     """How many validator-set changes led from the trusted set to `validators`."""
+    reopenings_followed: int = 0
+    """How many of them were reopenings the trusted chain led to through their evidence."""
 
 
 # ----------------------------------------------------------------------------------------
@@ -191,7 +251,8 @@ def verify_receipt(
         raise InvalidReceipt(f"the receipt is not proven in {where}: {failed}") from None
     if receipt.certificate is None:
         raise InvalidReceipt(f"the receipt carries no commit certificate for block {proof.block_number}")
-    validators, followed = _deciding_validators(receipt, frozenset(trusted), governance)
+    walk = _deciding_validators(receipt, frozenset(trusted), governance)
+    validators, followed = walk.validators, walk.followed
     signers = certificate_signers(proof.block_hash, receipt.certificate, validators)
     if signers is None or len(signers) < quorum(len(validators)):
         who = (
@@ -199,11 +260,18 @@ def verify_receipt(
             if followed
             else "the trusted validators"
         )
+        passed = "".join(
+            f"; the reopening at block {number} was passed over: its parent's certificate is not a "
+            "quorum of the validators before it"
+            for number in walk.reopenings_passed
+        )
         raise InvalidReceipt(
             f"block {proof.block_number}'s commit certificate is not a quorum of {who}: it needs "
-            "⌈2n/3⌉ seals, distinct validators' signatures over the block hash and round"
+            f"⌈2n/3⌉ seals, distinct validators' signatures over the block hash and round{passed}"
         )
-    return _verified(proof, header, validators, signers, followed)
+    return replace(
+        _verified(proof, header, validators, signers, followed), reopenings_followed=walk.reopenings
+    )
 
 
 def _header(encoded: bytes, block_hash: bytes | None, number: int | None) -> BlockHeaderAPI:
@@ -218,37 +286,126 @@ def _header(encoded: bytes, block_hash: bytes | None, number: int | None) -> Blo
     return header
 
 
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    validators: frozenset[Address]
+    followed: int
+    reopenings: int
+    reopenings_passed: tuple[int, ...]
+
+
 def _deciding_validators(
     receipt: VerifiableReceipt, trusted: frozenset[Address], governance: GovernanceLayout | None
-) -> tuple[frozenset[Address], int]:
-    """The validators the changes lead to from `trusted`, and how many changes were followed."""
-    current, followed, previous = trusted, 0, -1
+) -> _Walk:
+    """The validators the changes lead to from `trusted`, and how many changes (and
+    reopenings) were followed."""
+    current, followed, reopenings, previous = trusted, 0, 0, -1
+    passed: list[int] = []
+    last_followed: bytes | None = None
+    """The hash of the change block followed last: its certificate was checked already."""
     for change in receipt.changes:
         header = _header(change.header, None, None)
         number = header.block_number
         if not previous < number < receipt.proof.block_number:
             raise InvalidReceipt("the validator-set changes are not in chain order before the block")
         previous = number
-        if not verify_certificate(keccak(change.header), change.certificate, current):
+        block_hash = keccak(change.header)
+        installed: frozenset[Address] | None = None
+        if change.reopening is not None:
+            installed = _reopened(number, header, change, _layout(governance, reopening=True))
+        if verify_certificate(block_hash, change.certificate, current):
+            current = _validators_after(number, header, change.governance, _layout(governance))
+        elif installed is not None and change.reopening is not None:
+            parent_hash = bytes(header.parent_hash)  # the evidence's parent header hashes to it
+            if parent_hash != last_followed and not verify_certificate(
+                parent_hash, change.reopening.parent_certificate, current
+            ):
+                passed.append(number)
+                continue
+            current = installed
+            reopenings += 1
+        else:
             continue
-        if governance is None:
-            raise InvalidReceipt("following validator-set changes needs governance's layout")
-        current = _validators_after(number, header, change.governance, governance)
         followed += 1
-    return current, followed
+        last_followed = block_hash
+    return _Walk(current, followed, reopenings, tuple(passed))
+
+
+def _layout(governance: GovernanceLayout | None, *, reopening: bool = False) -> GovernanceLayout:
+    if governance is None:
+        raise InvalidReceipt("following validator-set changes needs governance's layout")
+    if reopening and (
+        governance.recovery is None or governance.reopening is None or governance.quote_address is None
+    ):
+        raise InvalidReceipt("following a reopening needs governance's layout of reopenings")
+    return governance
+
+
+def _reopened(
+    number: int, header: BlockHeaderAPI, change: ValidatorChange, governance: GovernanceLayout
+) -> frozenset[Address]:
+    """The validators reopening block `number` installs, if its evidence holds together (all
+    but the parent's certificate, which the caller checks against the current set);
+    InvalidReceipt saying which part does not."""
+    evidence = change.reopening
+    assert evidence is not None
+    assert governance.recovery and governance.reopening and governance.quote_address
+    where = f"the reopening at block {number}"
+    if keccak(evidence.record) != bytes(header.extra_data):
+        raise InvalidReceipt(f"{where}: its record does not hash to the block's extraData")
+    if keccak(evidence.parent_header) != bytes(header.parent_hash):
+        raise InvalidReceipt(f"{where}: the parent header does not hash to the block's parentHash")
+    parent = _header(evidence.parent_header, None, number - 1)
+    try:
+        terms = governance.reopening(evidence.record)
+        members_at_parent, threshold = governance.recovery(
+            _proven_state(number - 1, parent, evidence.parent_governance, governance)
+        )
+        installed = [Address(governance.quote_address(quote)) for quote in terms.quotes]
+    except (ValueError, ConclaveError) as malformed:
+        if isinstance(malformed, InvalidReceipt):
+            raise
+        raise InvalidReceipt(f"{where}: its evidence does not decode: {malformed}") from None
+    if (terms.parent_number, bytes(terms.parent_hash)) != (number - 1, keccak(evidence.parent_header)):
+        raise InvalidReceipt(f"{where}: its record follows another block than its parent")
+    members = frozenset(members_at_parent)
+    signers = set()
+    for signature in terms.approvals:
+        signer = _approver(terms.approval_digest, signature)
+        if signer is None:
+            raise InvalidReceipt(f"{where}: an approval is not a signature over the approval digest")
+        if signer not in members:
+            raise InvalidReceipt(f"{where}: 0x{signer.hex()}, not a member at its parent, approved it")
+        signers.add(signer)
+    if len(signers) < max(threshold, 1):
+        raise InvalidReceipt(
+            f"{where}: {len(signers)} of the {max(threshold, 1)} members' approvals a reopening needs"
+        )
+    if not installed or len(set(installed)) != len(installed):
+        raise InvalidReceipt(f"{where}: its record names no validator, or one twice")
+    named = frozenset(installed)
+    if not verify_certificate(keccak(change.header), change.certificate, named):
+        raise InvalidReceipt(f"{where}: its certificate is not a quorum of the validators it installs")
+    if _validators_after(number, header, change.governance, governance) != named:
+        raise InvalidReceipt(f"{where}: governance after it names other validators than its record")
+    return named
+
+
+def _approver(digest: bytes, signature: bytes) -> Address | None:
+    """Who signed the 32-byte `digest` (r ‖ s ‖ v, v 0 or 1); None if it is not a signature."""
+    if len(digest) != 32 or len(signature) != 65 or signature[64] > 1:
+        return None
+    try:
+        public = PublicKey.from_signature_and_message(bytes(signature), bytes(digest), hasher=None)
+    except ValueError:
+        return None
+    return Address(keccak(public.format(compressed=False)[1:])[12:])
 
 
 def _validators_after(
     number: int, header: BlockHeaderAPI, proof: GovernanceProof, governance: GovernanceLayout
 ) -> frozenset[Address]:
-    try:
-        digest = proven_storage(
-            header.state_root, governance.address, governance.slot, proof.account_proof, proof.storage_proof
-        )
-    except InvalidProof as failed:
-        raise InvalidReceipt(f"governance's state after block {number} is not proven: {failed}") from None
-    if keccak(proof.state) != digest.to_bytes(32, "big"):
-        raise InvalidReceipt(f"governance's state after block {number} is not the one its state root holds")
+    _proven_state(number, header, proof, governance)
     try:
         named = frozenset(governance.validators(proof.state))
     except (ValueError, ConclaveError) as malformed:
@@ -258,6 +415,22 @@ def _validators_after(
     if not named:
         raise InvalidReceipt(f"governance names no validators after block {number}")
     return named
+
+
+def _proven_state(
+    number: int, header: BlockHeaderAPI, proof: GovernanceProof, governance: GovernanceLayout
+) -> bytes:
+    """Governance's encoded state after block `number`, once `proof` proves it from the
+    block's state root."""
+    try:
+        digest = proven_storage(
+            header.state_root, governance.address, governance.slot, proof.account_proof, proof.storage_proof
+        )
+    except InvalidProof as failed:
+        raise InvalidReceipt(f"governance's state after block {number} is not proven: {failed}") from None
+    if keccak(proof.state) != digest.to_bytes(32, "big"):
+        raise InvalidReceipt(f"governance's state after block {number} is not the one its state root holds")
+    return proof.state
 
 
 def _verified(
@@ -349,9 +522,21 @@ def receipt_to_json(receipt: VerifiableReceipt) -> dict[str, Any]:
                 "accountProof": [_hex(node) for node in change.governance.account_proof],
                 "storageProof": [_hex(node) for node in change.governance.storage_proof],
                 "governanceState": _hex(change.governance.state),
+                "reopening": None if change.reopening is None else _reopening_json(change.reopening),
             }
             for change in receipt.changes
         ],
+    }
+
+
+def _reopening_json(evidence: ReopeningEvidence) -> dict[str, Any]:
+    return {
+        "record": _hex(evidence.record),
+        "parentHeader": _hex(evidence.parent_header),
+        "parentCertificate": _certificate_json(evidence.parent_certificate),
+        "parentAccountProof": [_hex(node) for node in evidence.parent_governance.account_proof],
+        "parentStorageProof": [_hex(node) for node in evidence.parent_governance.storage_proof],
+        "parentGovernanceState": _hex(evidence.parent_governance.state),
     }
 
 
@@ -403,6 +588,7 @@ def _change(item: Any) -> ValidatorChange:
         raise InvalidReceipt("not a Conclave receipt: a validator-set change's header is not its block's")
     if _header(header, None, None).block_number != _quantity(item, "blockNumber"):
         raise InvalidReceipt("not a Conclave receipt: a validator-set change's header is of another block")
+    reopening = item.get("reopening")  # absent from receipts made before reopenings
     return ValidatorChange(
         header=header,
         certificate=_certificate(item["certificate"]),
@@ -410,6 +596,22 @@ def _change(item: Any) -> ValidatorChange:
             account_proof=_nodes(item, "accountProof"),
             storage_proof=_nodes(item, "storageProof"),
             state=_bytes(item, "governanceState"),
+        ),
+        reopening=None if reopening is None else _reopening(reopening),
+    )
+
+
+def _reopening(item: Any) -> ReopeningEvidence:
+    if not isinstance(item, Mapping):
+        raise InvalidReceipt("not a Conclave receipt: a validator-set change's reopening is a JSON object")
+    return ReopeningEvidence(
+        record=_bytes(item, "record"),
+        parent_header=_bytes(item, "parentHeader"),
+        parent_certificate=_certificate(item["parentCertificate"]),
+        parent_governance=GovernanceProof(
+            account_proof=_nodes(item, "parentAccountProof"),
+            storage_proof=_nodes(item, "parentStorageProof"),
+            state=_bytes(item, "parentGovernanceState"),
         ),
     )
 

@@ -2,7 +2,8 @@
 round state and a block's commit certificate.
 
 The validators of block N are those governance named after block N - 1 (genesis names
-those of block 1); block 0 is decided by no one, and shows genesis's. A block's proposer
+those of block 1), but a reopening block's are those it installs (docs/recovery.md);
+block 0 is decided by no one, and shows genesis's. A block's proposer
 is the one of its height and its certificate's round (`ledger.consensus.qbft.proposer_of`).
 Validator votes are governance proposals (`conclave gov`), so Besu's
 qbft_proposeValidatorVote and qbft_discardValidatorVote are not served.
@@ -16,7 +17,7 @@ from eth_utils import to_checksum_address
 
 from evm_runtime.exceptions import InvalidRequest, NotFound
 from evm_runtime.types import Address
-from ledger.consensus.messages import certificate_signers, decode_certificate
+from ledger.consensus.messages import certificate_signers, decode_certificate, verify_certificate
 from ledger.consensus.qbft import proposer_of
 
 from .. import params as p
@@ -29,7 +30,22 @@ MAX_METRICS_BLOCKS = 10_000
 
 
 def _validators_deciding(node: Node, number: int) -> tuple[Address, ...]:
-    named = node.enclave.validators(max(number - 1, 0))
+    """The validators that decided block `number`: those governance named after its parent,
+    or, for a reopening block (docs/recovery.md), those it installs (its certificate says
+    which)."""
+    before = _named(node, max(number - 1, 0))
+    block, encoded = node.store.block_by_number(number), node.store.certificate(number)
+    if number == 0 or block is None or encoded is None:
+        return before
+    certificate = decode_certificate(encoded)
+    if verify_certificate(block.hash, certificate, before):
+        return before
+    after = _named(node, number)
+    return after if verify_certificate(block.hash, certificate, after) else before
+
+
+def _named(node: Node, number: int) -> tuple[Address, ...]:
+    named = node.enclave.validators(number)
     return tuple(sorted(named)) if named else (node.address,)
 
 

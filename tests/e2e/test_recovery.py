@@ -10,9 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +19,7 @@ import httpx
 import pytest
 from eth_account import Account
 
-from tests.support.local_network import LocalNetwork, conclave, free_base_port
+from tests.support.local_network import LocalNetwork, conclave, free_base_port, start_node, stop_node
 from tests.support.sign_in import sign_in
 
 VALIDATORS = 4
@@ -141,7 +138,11 @@ def test_a_network_lost_entirely_is_recovered_from_its_ledger_with_two_of_three_
         if name.startswith("ledger.sqlite"):
             shutil.copy2(net.folder / "node0" / name, survivors / name)
     shutil.copy2(net.folder / "genesis.json", survivors / "genesis.json")
+    platform_root = tmp_path / "attestation-root.bin"  # the platform vendor's, not lost with the nodes
+    shutil.copy2(net.folder / "attestation-root.bin", platform_root)
     shutil.rmtree(net.folder)
+    made = conclave("node", "keys", "--data-dir", str(survivors), "--attestation-root", str(platform_root))
+    assert made.returncode == 0, made.stderr
 
     base = free_base_port(1)
     rpc_url = f"http://127.0.0.1:{base}"
@@ -149,38 +150,25 @@ def test_a_network_lost_entirely_is_recovered_from_its_ledger_with_two_of_three_
         f'data_dir = "."\ngenesis = "genesis.json"\n[rpc]\nport = {base}\n[p2p]\nport = {base + 100}\n'
     )
     log = open(survivors / "node.log", "w")  # noqa: SIM115 - closed at the end
-    node = subprocess.Popen(
-        [
-            sys.executable,
-            "-P",
-            "-m",
-            "gateway.cli",
-            "node",
-            "--config",
-            str(survivors / "node.toml"),
-            "--recover",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=REPOSITORY,
-        start_new_session=True,
-    )
+    node = start_node(survivors / "node.toml", "--recover", log=log)
     try:
         status = wait_for(lambda: httpx.get(f"{rpc_url}/recovery/status").json(), 60, "recovery mode")
         assert status["sealed"] and status["threshold"] == 2 and len(status["holders"]) == 3
 
         # One share of two: still sealed, nothing but recovery is served.
-        one = cli_json("recovery", "submit-share", "--rpc", rpc_url, "--key", keys[2])
+        genesis = str(survivors / "genesis.json")
+        submit = ("recovery", "submit-share", "--rpc", rpc_url, "--genesis", genesis)
+        one = cli_json(*submit, "--key", keys[2])
         assert one["sealed"] and one["submitted"] == [carol.address]
         assert httpx.get(f"{rpc_url}/node/status").json()["status"] == "recovering"
         assert (
             httpx.post(rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}).status_code >= 400
         )
-        refused = conclave("recovery", "submit-share", "--rpc", rpc_url, "--key", keys[5])
+        refused = conclave(*submit, "--key", keys[5])
         assert refused.returncode == 1 and "holds no share" in refused.stderr
 
         # The second share restores the secrets; the ledger verifies and the node starts.
-        two = cli_json("recovery", "submit-share", "--rpc", rpc_url, "--key", keys[0])
+        two = cli_json(*submit, "--key", keys[0])
         assert not two["sealed"]
         wait_for(lambda: rpc(rpc_url, "eth_chainId"), 60, "the recovered node to serve JSON-RPC")
 
@@ -191,13 +179,43 @@ def test_a_network_lost_entirely_is_recovered_from_its_ledger_with_two_of_three_
         assert rpc(rpc_url, "eth_getTransactionByHash", tx_hash) is None
         assert rpc(rpc_url, "eth_getCode", contract, "latest") == "0x"
         assert not httpx.get(f"{rpc_url}/recovery/status").json()["sealed"]
+
+        # Governance still names the lost validators: nothing is ordered until the members
+        # reopen the network with this node as its validator (2 of 3 approvals).
+        head = int(rpc(rpc_url, "eth_blockNumber"), 16)
+        lost = rpc(rpc_url, "qbft_getValidatorsByBlockNumber", "latest")
+        assert len(lost) == VALIDATORS
+        approve = ("recovery", "approve-reopening", "--rpc", rpc_url, "--genesis", genesis)
+        first = cli_json(*approve, "--key", keys[1])
+        assert not first["reopened"] and first["approvals"] == [bob.address]
+        assert "1 of the 2" in first["problem"] and first["parentNumber"] == head
+        outsider = conclave(*approve, "--key", keys[5])
+        assert outsider.returncode == 1 and "not a member" in outsider.stderr
+        reopened = cli_json(*approve, "--key", keys[2])
+        assert reopened["reopened"] and reopened["block"] == head + 1
+        node_address = httpx.get(f"{rpc_url}/node/status").json()["enclave"]["validatorAddress"]
+        assert rpc(rpc_url, "qbft_getValidatorsByBlockNumber", "latest") == [node_address]
+        again = conclave(*approve, "--key", keys[0])
+        assert again.returncode == 1 and "the network is open" in again.stderr
+
+        # The network orders blocks again: a public transfer is committed.
+        transfer = party.sign_transaction(
+            {
+                "type": 2,
+                "chainId": int(rpc(rpc_url, "eth_chainId"), 16),
+                "nonce": int(rpc(rpc_url, "eth_getTransactionCount", party.address, "pending"), 16),
+                "to": sender.address,
+                "value": 1,
+                "gas": 21_000,
+                "maxFeePerGas": 10**11,
+                "maxPriorityFeePerGas": 10**9,
+            }
+        )
+        sent = rpc(rpc_url, "eth_sendRawTransaction", transfer.raw_transaction.to_0x_hex())
+        mined = wait_for(lambda: rpc(rpc_url, "eth_getTransactionReceipt", sent), 30, "a block, reopened")
+        assert mined["status"] == "0x1" and int(mined["blockNumber"], 16) > head + 1
     finally:
-        os.killpg(node.pid, signal.SIGTERM)
-        try:
-            node.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(node.pid, signal.SIGKILL)
-            node.wait(10)
+        stop_node(node)
         log.close()
     verified = conclave("ledger", "verify", "--data-dir", str(survivors))
     assert verified.returncode == 0, verified.stdout + verified.stderr

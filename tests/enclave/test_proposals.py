@@ -42,6 +42,15 @@ def test_a_proposal_opens_to_what_was_proposed(count: int, confidential: set[int
     assert [(tx.raw, tx.private_for) for tx in opened.batch] == [(tx.raw, tx.private_for) for tx in proposed]
 
 
+@given(st.binary(min_size=1, max_size=200))
+def test_a_record_block_proposal_carries_its_record_and_no_transaction(record: bytes) -> None:
+    opened = decode_proposal(SECRETS, encode_proposal(SECRETS, 7, COINBASE, (), record), CHAIN_ID)
+    assert (opened.record, opened.batch) == (record, ())
+    assert decode_proposal(SECRETS, encode_proposal(SECRETS, 7, COINBASE, batch(1)), CHAIN_ID).record == b""
+    with pytest.raises(MalformedProposal):  # a record with transactions
+        decode_proposal(SECRETS, encode_proposal(SECRETS, 7, COINBASE, batch(1), record), CHAIN_ID)
+
+
 def test_a_proposal_shows_no_transaction_and_opens_only_with_the_secret() -> None:
     proposed = batch(2, frozenset({1}))
     payload = encode_proposal(SECRETS, 1_000, COINBASE, proposed)

@@ -10,7 +10,13 @@ import shutil
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_utils import function_signature_to_4byte_selector
 
 from enclave.attestation import make_quote, measure_enclave
 from enclave.keystore import ROOT_FILE, open_keystore
@@ -18,13 +24,15 @@ from enclave.local import PROJECT_ROOT, InProcessEnclave
 from enclave.platform import AttestationRoot
 from enclave.secret_transfer import transfer_report_data
 from evm_runtime.chain import ChainParams, GenesisAccount
+from evm_runtime.transactions import CallRequest
 from evm_runtime.types import Address
 from gateway.node import Node, NodeConfig
-from governance.state import GovernanceState, Member, Validator
+from governance.state import Action, GovernanceState, Member, Validator
+from governance.system_contract import GOVERNANCE_ADDRESS, encode_action
 from ledger.database import make_engine
 from ledger.store import LedgerStore
 from migrations import upgrade_to_head
-from tests.evm_runtime.chainkit import ACCOUNTS, ETHER, address_of
+from tests.evm_runtime.chainkit import ACCOUNTS, ETHER, address_of, sign
 
 CHAIN_ID = 4242
 
@@ -96,13 +104,20 @@ class Cluster:
         enclave.adopt_ledger_secrets(first.enclave.share_ledger_secrets(quote))
         engine.dispose()
 
-    async def start(self, i: int) -> Node:
-        """Start validator i (made on first start; validator 0 first)."""
+    async def start(
+        self,
+        i: int,
+        *,
+        secrets_from: Node | None = None,
+        sync_peers: dict[Address, tuple[str, int]] | None = None,
+    ) -> Node:
+        """Start validator i (made on first start, with the ledger secrets of `secrets_from`,
+        by default validator 0, which starts first)."""
         if not (self.dir(i) / "ledger.db").exists() and i > 0:
-            first = self.nodes[0]
+            first = secrets_from or self.nodes[0]
             assert first is not None, "validator 0 starts first"
             self._adopt_secrets(i, first)
-        node = Node(self.config(i))
+        node = Node(replace(self.config(i), sync_peers=sync_peers or {}))
         node.start()
         self.nodes[i] = node
         return node
@@ -143,3 +158,60 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or check}")
         await asyncio.sleep(0.05)
+
+
+def run(test: Callable[[], Awaitable[None]], timeout: float = 90) -> None:
+    asyncio.run(asyncio.wait_for(test(), timeout))
+
+
+def transfer(nonce: int, account: int = 1) -> bytes:
+    return sign(ACCOUNTS[account], nonce=nonce, chainId=CHAIN_ID, value=1)
+
+
+def heads(nodes: list[Node]) -> set[tuple[int, bytes]]:
+    return {(node.head.number, node.head.hash) for node in nodes}
+
+
+def included(node: Node, tx_hash: bytes) -> bool:
+    return node.store.transaction(tx_hash) is not None
+
+
+async def agree(nodes: list[Node], tx_hashes: list[bytes]) -> None:
+    """Every transaction is committed on every node, and all heads are one block."""
+    await eventually(lambda: all(included(node, h) for node in nodes for h in tx_hashes), what="inclusion")
+    await eventually(lambda: len(heads(nodes)) == 1, what="one head")
+
+
+class Governor:
+    """The consortium's one member, proposing and accepting actions by transactions."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.nonce = node.pending_nonce(address_of(ACCOUNTS[0]))
+
+    def _send(self, data: bytes) -> bytes:
+        raw = sign(
+            ACCOUNTS[0], nonce=self.nonce, chainId=CHAIN_ID, to=GOVERNANCE_ADDRESS, data=data, gas=3_000_000
+        )
+        self.nonce += 1
+        return self.node.send_raw_transaction(raw)
+
+    def _proposal_count(self) -> int:
+        call = CallRequest(
+            sender=address_of(ACCOUNTS[0]),
+            to=GOVERNANCE_ADDRESS,
+            gas=100_000,
+            data=function_signature_to_4byte_selector("proposalCount()"),
+        )
+        (count,) = abi_decode(["uint256"], self.node.enclave.call(call, self.node.head.number))
+        return int(count)
+
+    async def enact(self, name: str, args: dict[str, Any]) -> None:
+        """Propose the action, wait until it is stored, vote for it, wait for that too."""
+        action = encode_action(Action(name, args))
+        selector = function_signature_to_4byte_selector("propose((string,bytes)[])")
+        proposed = self._send(selector + abi_encode(["(string,bytes)[]"], [[action]]))
+        await eventually(lambda: included(self.node, proposed), what="the proposal")
+        vote = function_signature_to_4byte_selector("vote(uint256,bool)")
+        voted = self._send(vote + abi_encode(["uint256", "bool"], [self._proposal_count(), True]))
+        await eventually(lambda: included(self.node, voted), what="the vote")

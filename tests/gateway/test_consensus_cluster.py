@@ -5,20 +5,12 @@ without a quorum."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
-from eth_utils import function_signature_to_4byte_selector
-
-from evm_runtime.transactions import CallRequest
 from evm_runtime.types import Address
 from gateway.node import EnclaveValidatorKey, Node
-from governance.state import Action
-from governance.system_contract import GOVERNANCE_ADDRESS, encode_action
 from ledger.consensus.messages import (
     Commit,
     Prepare,
@@ -31,31 +23,8 @@ from ledger.consensus.messages import (
 )
 from ledger.consensus.messages import sign as sign_message
 from ledger.consensus.wire import Channel, channel_of, tagged
-from tests.evm_runtime.chainkit import ACCOUNTS, address_of, sign
 
-from .cluster import CHAIN_ID, Cluster, eventually
-
-
-def run(test: Callable[[], Awaitable[None]], timeout: float = 90) -> None:
-    asyncio.run(asyncio.wait_for(test(), timeout))
-
-
-def transfer(nonce: int, account: int = 1) -> bytes:
-    return sign(ACCOUNTS[account], nonce=nonce, chainId=CHAIN_ID, value=1)
-
-
-def heads(nodes: list[Node]) -> set[tuple[int, bytes]]:
-    return {(node.head.number, node.head.hash) for node in nodes}
-
-
-def included(node: Node, tx_hash: bytes) -> bool:
-    return node.store.transaction(tx_hash) is not None
-
-
-async def agree(nodes: list[Node], tx_hashes: list[bytes]) -> None:
-    """Every transaction is committed on every node, and all heads are one block."""
-    await eventually(lambda: all(included(node, h) for node in nodes for h in tx_hashes), what="inclusion")
-    await eventually(lambda: len(heads(nodes)) == 1, what="one head")
+from .cluster import Cluster, Governor, agree, eventually, included, run, transfer
 
 
 def test_four_validators_commit_what_any_of_them_received(tmp_path: Path) -> None:
@@ -214,41 +183,6 @@ def test_a_validator_proposing_and_voting_twice_cannot_split_the_others(tmp_path
             await cluster.stop_all()
 
     run(scenario, timeout=120)
-
-
-class Governor:
-    """The consortium's one member, proposing and accepting actions by transactions."""
-
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.nonce = node.pending_nonce(address_of(ACCOUNTS[0]))
-
-    def _send(self, data: bytes) -> bytes:
-        raw = sign(
-            ACCOUNTS[0], nonce=self.nonce, chainId=CHAIN_ID, to=GOVERNANCE_ADDRESS, data=data, gas=3_000_000
-        )
-        self.nonce += 1
-        return self.node.send_raw_transaction(raw)
-
-    def _proposal_count(self) -> int:
-        call = CallRequest(
-            sender=address_of(ACCOUNTS[0]),
-            to=GOVERNANCE_ADDRESS,
-            gas=100_000,
-            data=function_signature_to_4byte_selector("proposalCount()"),
-        )
-        (count,) = abi_decode(["uint256"], self.node.enclave.call(call, self.node.head.number))
-        return int(count)
-
-    async def enact(self, name: str, args: dict[str, Any]) -> None:
-        """Propose the action, wait until it is stored, vote for it, wait for that too."""
-        action = encode_action(Action(name, args))
-        selector = function_signature_to_4byte_selector("propose((string,bytes)[])")
-        proposed = self._send(selector + abi_encode(["(string,bytes)[]"], [[action]]))
-        await eventually(lambda: included(self.node, proposed), what="the proposal")
-        vote = function_signature_to_4byte_selector("vote(uint256,bool)")
-        voted = self._send(vote + abi_encode(["uint256", "bool"], [self._proposal_count(), True]))
-        await eventually(lambda: included(self.node, voted), what="the vote")
 
 
 def test_validators_join_and_leave_by_governance_from_the_next_block(tmp_path: Path) -> None:

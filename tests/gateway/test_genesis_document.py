@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_keys import keys
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evm_runtime.chain import GenesisAccount
 from gateway.cli import main
@@ -164,3 +167,88 @@ def test_init_takes_a_timestamp_and_refuses_a_validator_without_endpoint(
         main(["init", "--member", member, "--out", str(out), "--force", "--validator", "0x" + B.hex()]) == 1
     )
     assert "--validator 0x" + B.hex() + ": expected ADDRESS@HOST:PORT" in capsys.readouterr().err
+
+
+# -- members' recovery keys (docs/recovery.md) ----------------------------------------------
+
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def _account(secret: int) -> tuple[bytes, bytes]:
+    """An account's address and its compressed public key."""
+    public = keys.PrivateKey(secret.to_bytes(32, "big")).public_key
+    return public.to_canonical_address(), public.to_compressed_bytes()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, SECP256K1_ORDER - 1), st.booleans(), st.text(max_size=12)),
+        min_size=1,
+        max_size=4,
+        unique_by=lambda member: member[0],
+    )
+)
+def test_members_recovery_keys_round_trip(members: list[tuple[int, bool, str]]) -> None:
+    state = GovernanceState(
+        members={
+            _account(secret)[0]: Member(name or "x", recovery_key=_account(secret)[1] if keyed else b"")
+            for secret, keyed, name in members
+        }
+    )
+    spec = GenesisSpec(chain_id=4242, alloc={}, governance=state)
+    document = genesis_document(spec)
+    assert read_genesis(json.loads(json.dumps(document))) == spec
+    written = {entry["address"]: entry.get("recoveryKey") for entry in document["consortium"]["members"]}
+    assert written == {
+        "0x" + _account(secret)[0].hex(): ("0x" + _account(secret)[1].hex() if keyed else None)
+        for secret, keyed, _ in members
+    }
+
+
+def _keyed(key: Any, owner: int = 7, index_before: int = 0) -> dict[str, Any]:
+    """A document whose member number `index_before` (0-based) carries `key` as recoveryKey."""
+    address = "0x" + _account(owner)[0].hex()
+    others = [{"address": "0x" + (bytes([n + 1]) * 20).hex()} for n in range(index_before)]
+    return {"consortium": {"members": [*others, {"address": address, "recoveryKey": key}]}}
+
+
+def test_a_member_recovery_key_is_read_compressed_and_checked_against_its_address() -> None:
+    address, public = _account(7)
+    member = read_genesis(_keyed("0x" + public.hex())).governance.members[address]
+    assert member.recovery_key == public
+    assert "recoveryKey" not in genesis_document(read_genesis(minimal()))["consortium"]["members"][0]
+
+
+@pytest.mark.parametrize(
+    ("key", "index", "words"),
+    [
+        ("0x" + _account(7)[1].hex()[:-2], 0, "consortium.members[0].recoveryKey: expected a compressed"),
+        (_account(7)[1].hex(), 0, "33 bytes in 0x-prefixed hex"),
+        (42, 1, "consortium.members[1].recoveryKey: expected a compressed"),
+        ("0x" + "zz" * 33, 0, "consortium.members[0].recoveryKey: '0xzz"),
+        ("0x04" + _account(7)[1].hex()[2:], 0, "starts with 0x02 or 0x03"),
+        ("0x02" + "ff" * 32, 2, "consortium.members[2].recoveryKey: 0x02ff"),
+        ("0x" + _account(8)[1].hex(), 1, f"is the key of 0x{_account(8)[0].hex()}, not of this member"),
+    ],
+)
+def test_a_bad_recovery_key_says_where(key: Any, index: int, words: str) -> None:
+    with pytest.raises(InvalidGenesis) as refused:
+        read_genesis(_keyed(key, index_before=index))
+    assert words in str(refused.value)
+
+
+def test_init_puts_each_recovery_key_on_its_member(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (alice, alice_key), (bob, _), (carol, carol_key) = (_account(n) for n in (7, 8, 9))
+    out = tmp_path / "genesis.json"
+    argv = ["init", "--out", str(out)] + [f"--member=0x{a.hex()}:M" for a in (alice, bob)]
+    assert main([*argv, "--recovery-key", "0x" + alice_key.hex()]) == 0
+    members = read_genesis(json.loads(out.read_text())).governance.members
+    assert members[alice].recovery_key == alice_key and members[bob].recovery_key == b""
+    assert "1 members have recovery keys" in capsys.readouterr().out
+    assert main([*argv, "--force", "--recovery-key", "0x" + carol_key.hex()]) == 1
+    assert f"the key of 0x{carol.hex()}" in capsys.readouterr().err.lower()
+    assert main([*argv, "--force", "--recovery-key", "0x1234"]) == 1
+    assert "--recovery-key 0x1234: expected a compressed secp256k1 public key" in capsys.readouterr().err

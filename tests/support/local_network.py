@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -40,13 +40,37 @@ def _free(port: int) -> bool:
     return True
 
 
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
 def conclave(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-P", "-m", "gateway.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=REPOSITORY,
+    )
+
+
+def stop_node(node: subprocess.Popen[bytes]) -> None:
+    """Stop a process `start_node` started: SIGTERM to its group, SIGKILL if it lingers."""
+    os.killpg(node.pid, signal.SIGTERM)
+    try:
+        node.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(node.pid, signal.SIGKILL)
+        node.wait(10)
+
+
+def start_node(config: Path, *flags: str, log: IO[str]) -> subprocess.Popen[bytes]:
+    """`conclave node --config CONFIG FLAGS…` in a process group of its own, its output to `log`."""
+    return subprocess.Popen(
+        [sys.executable, "-P", "-m", "gateway.cli", "node", "--config", str(config), *flags],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPOSITORY,
+        start_new_session=True,
     )
 
 
