@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         read_in, read_out = (int(fd) for fd in args.read_channel.split(","))
         reads = threading.Thread(
             target=serve_calls,
-            args=(enclave, os.fdopen(read_in, "rb", buffering=0), os.fdopen(read_out, "wb", buffering=0)),
+            args=(enclave, os.fdopen(read_in, "rb"), os.fdopen(read_out, "wb", buffering=0)),
             name="read-channel",
             daemon=True,
         )

@@ -9,6 +9,7 @@ keeps nothing that is not in the ledger (it reloads its head from the database),
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import subprocess
@@ -129,11 +130,13 @@ class EnclaveProcess:
         os.close(read_in)
         os.close(read_out)
         assert process.stdin is not None and process.stdout is not None
-        block = _Channel(process.stdin, process.stdout)
-        read = _Channel(os.fdopen(to_read, "wb", buffering=0), os.fdopen(from_read, "rb", buffering=0))
+        # Answers are read buffered (a frame's length and body in one read); calls are written
+        # unbuffered, one write each.
+        block = _Channel(process.stdin, io.BufferedReader(process.stdout))
+        read = _Channel(os.fdopen(to_read, "wb", buffering=0), os.fdopen(from_read, "rb"))
         try:
-            write_frame(process.stdin, [HELLO, PROTOCOL_VERSION])
-            reply = read_frame(process.stdout)
+            write_frame(block.to_enclave, [HELLO, PROTOCOL_VERSION])
+            reply = read_frame(block.from_enclave)
         except CHANNEL_ERRORS as exc:
             process.kill()
             read.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import threading
 
 import cbor2
 import pytest
@@ -148,6 +150,28 @@ def test_a_frame_written_in_pieces_arrives_whole() -> None:
     write_frame(stream, ["result", b"\x02" * 1000])
     stream.seek(0)
     assert read_frame(stream) == ["result", b"\x02" * 1000]
+
+
+def test_frames_cross_a_pipe_read_through_a_buffer() -> None:
+    """The channels read their pipes buffered (a frame's length and body in one read): a
+    frame that arrives with the next one's first bytes leaves them for the next read."""
+    inbox, outbox = os.pipe()
+
+    def send() -> None:  # more than a pipe holds: written while read
+        with os.fdopen(outbox, "wb", buffering=0) as writer:
+            write_frame(writer, ["call", "admit", [b"\x03" * 300, None, None]])
+            write_frame(writer, ["result", b"\x04" * 100_000])
+            write_frame(writer, ["result", None])
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    with os.fdopen(inbox, "rb") as reader:
+        assert read_frame(reader) == ["call", "admit", [b"\x03" * 300, None, None]]
+        assert read_frame(reader) == ["result", b"\x04" * 100_000]
+        assert read_frame(reader) == ["result", None]
+        with pytest.raises(EOFError):
+            read_frame(reader)
+    sender.join()
 
 
 def test_an_oversized_frame_is_refused_before_reading_it() -> None:
