@@ -1,16 +1,21 @@
 """The node's metrics in Prometheus form, one registry a node.
 
 Labels are bounded: the method label takes only names of served methods (the dispatcher
-passes None for anything else, counted as "unknown"), and the error label takes JSON-RPC
-codes, so no client can grow the number of series.
+passes None for anything else, counted as "unknown"), the error label takes JSON-RPC
+codes, and the peer label the validators this node talks to, so no client can grow the
+number of series.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
+from eth_utils import to_checksum_address
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from ledger.network import TransportStats
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 UNKNOWN_METHOD = "unknown"
@@ -65,6 +70,65 @@ class NodeMetrics:
         """A gauge whose value is read when metrics are collected (e.g. the pool's size)."""
         Gauge(name, documentation, registry=self.registry).set_function(read)
 
+    def consensus(
+        self, status: Callable[[], Mapping[str, object]], transport: Callable[[], TransportStats | None]
+    ) -> None:
+        """The ordering service's state and counters (`Ordering.status`) and the links to the
+        other validators, read when collected (`ConsensusMetrics`)."""
+        self.registry.register(ConsensusMetrics(status, transport))
+
     def exposition(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
+
+
+ORDERING_EVENTS = ("synced_blocks", "refused_sync_blocks", "refused_proposals", "malformed_payloads")
+"""The ordering service's counters since the node started (`Ordering.counters`)."""
+
+
+class ConsensusMetrics:
+    """A collector of consensus figures: height, round, validators, the ordering service's
+    counters, and per peer whether it is connected and the frames sent, received and
+    dropped (with the connections refused, by reason)."""
+
+    def __init__(
+        self, status: Callable[[], Mapping[str, object]], transport: Callable[[], TransportStats | None]
+    ) -> None:
+        self._status = status
+        self._transport = transport
+
+    def collect(self) -> Iterator[Metric]:
+        status = self._status()
+        validators = status["validators"]
+        assert isinstance(validators, tuple)
+        round_ = -1 if status["round"] is None else status["round"]
+        yield GaugeMetricFamily("conclave_consensus_height", "The height being decided.", status["height"])
+        yield GaugeMetricFamily("conclave_consensus_round", "Its round (-1: not a validator).", round_)
+        yield GaugeMetricFamily("conclave_consensus_validators", "Validators at the head.", len(validators))
+        events = CounterMetricFamily(
+            "conclave_consensus_events", "Blocks synced from peers, and what was refused.", labels=["event"]
+        )
+        for event in ORDERING_EVENTS:
+            events.add_metric([event], status[event])
+        yield events
+        stats = self._transport()
+        if stats is None:
+            return
+        connected = GaugeMetricFamily("conclave_peer_connected", "1: connected now.", labels=["peer"])
+        frames = CounterMetricFamily(
+            "conclave_peer_frames",
+            "Frames sent to, received from, dropped for a peer.",
+            labels=["peer", "kind"],
+        )
+        for peer, peer_stats in stats.peers.items():
+            label = to_checksum_address(peer)
+            connected.add_metric([label], 1 if peer_stats.connected else 0)
+            frames.add_metric([label, "sent"], peer_stats.frames_sent)
+            frames.add_metric([label, "received"], peer_stats.frames_received)
+            frames.add_metric([label, "dropped"], peer_stats.frames_dropped)
+        refused = CounterMetricFamily(
+            "conclave_peer_connections_refused", "Connections refused, by reason.", labels=["reason"]
+        )
+        for reason, count in stats.refused.items():
+            refused.add_metric([reason], count)
+        yield from (connected, frames, refused)

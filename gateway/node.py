@@ -173,6 +173,9 @@ class Node:
             on_block=self._on_block,
             on_transaction=self._on_forwarded,
         )
+        self.metrics.consensus(
+            self.ordering.status, lambda: None if self.transport is None else self.transport.stats()
+        )
         self._head: StoredBlock = self._load_head()
         self.network_config: NetworkConfig | None = None
         """What governance configures at the head (None: no governance)."""

@@ -9,6 +9,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from eth_utils import to_checksum_address
+from prometheus_client.parser import text_string_to_metric_families
+
 from evm_runtime.types import Address
 from gateway.node import EnclaveValidatorKey, Node
 from ledger.consensus.messages import (
@@ -34,6 +37,16 @@ def test_four_validators_commit_what_any_of_them_received(tmp_path: Path) -> Non
         try:
             sent = [nodes[i % 4].send_raw_transaction(transfer(i)) for i in range(8)]
             await agree(nodes, sent)
+            metrics = {
+                (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                for family in text_string_to_metric_families(nodes[0].metrics.exposition().decode())
+                for sample in family.samples
+            }
+            for peer in cluster.addresses[1:]:
+                assert metrics[("conclave_peer_connected", (("peer", to_checksum_address(peer)),))] == 1
+                sent_to = (("kind", "sent"), ("peer", to_checksum_address(peer)))
+                assert metrics[("conclave_peer_frames_total", sent_to)] > 0
+            assert metrics[("conclave_consensus_validators", ())] == 4
             for number in range(1, nodes[0].head.number + 1):
                 blocks = {node.store.block_by_number(number) for node in nodes}
                 assert len(blocks) == 1

@@ -58,3 +58,11 @@ def test_status_reports_the_head_and_the_enclave(node: Node) -> None:
     enclave = status["enclave"]
     assert enclave["mode"] == "in-process"  # type: ignore[index]
     assert enclave["measurement"] == "0x" + node.enclave.measurement.hex()  # type: ignore[index]
+
+
+def test_consensus_is_measured(node: Node) -> None:
+    samples = _samples(node)
+    assert samples[("conclave_consensus_height", ())] == node.head.number + 1
+    assert samples[("conclave_consensus_validators", ())] == 1
+    assert samples[("conclave_consensus_events_total", (("event", "refused_proposals"),))] == 0
+    assert not any(name.startswith("conclave_peer_") for name, _ in samples)  # a node without peers
