@@ -82,7 +82,13 @@ class NodeMetrics:
         return generate_latest(self.registry)
 
 
-ORDERING_EVENTS = ("synced_blocks", "refused_sync_blocks", "refused_proposals", "malformed_payloads")
+ORDERING_EVENTS = (
+    "synced_blocks",
+    "refused_sync_blocks",
+    "refused_proposals",
+    "malformed_payloads",
+    "sync_answers_paced",
+)
 """The ordering service's counters since the node started (`Ordering.counters`)."""
 
 

@@ -101,6 +101,10 @@ SYNC_SECONDS = 2.0
 """How often a validator asks its peers for blocks it may have missed."""
 MAX_SYNC_BYTES = 8 * 1024 * 1024
 """The most proposal bytes one sync answer carries (and at least one block)."""
+SYNC_ANSWER_SECONDS = 0.1
+"""The least time between two sync answers to one peer: a request sooner waits (and the
+transport reads nothing more from that peer meanwhile), blocks sent unasked sooner are not
+sent. A validator asking without pause costs this node one answer a tenth of a second."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +219,10 @@ class Ordering:
             "refused_sync_blocks": 0,
             "refused_proposals": 0,
             "malformed_payloads": 0,
+            "sync_answers_paced": 0,
         }
+        self._answered: dict[Address, float] = {}
+        """When each peer was last sent decided blocks (`SYNC_ANSWER_SECONDS`)."""
 
     # -- the validator set ------------------------------------------------------------------
 
@@ -320,7 +327,8 @@ class Ordering:
                     block = replace(result.block, certificate=encode_certificate(certificate))
                     self._commit(block, [tx.sender for tx in block.transactions])
                 case PeerBehind(peer, height):
-                    self._in_background(partial(self._send_blocks, peer, height), lambda: None)
+                    unasked = partial(self._send_blocks, peer, height, asked=False)
+                    self._in_background(unasked, lambda: None)
                 case Behind(peer, _):
                     self._ask_blocks(peer)
 
@@ -611,10 +619,17 @@ class Ordering:
                 break
         return blocks
 
-    async def _send_blocks(self, peer: Address, first: int) -> None:
-        """Send `peer` the decided blocks from `first` on."""
+    async def _send_blocks(self, peer: Address, first: int, *, asked: bool = True) -> None:
+        """Send `peer` the decided blocks from `first` on, once per `SYNC_ANSWER_SECONDS`."""
         if self._network is None or first >= self.height:
             return
+        wait = self._answered.get(peer, -SYNC_ANSWER_SECONDS) + SYNC_ANSWER_SECONDS - time.monotonic()
+        if wait > 0:
+            self.counters["sync_answers_paced"] += 1
+            if not asked:
+                return
+            await asyncio.sleep(wait)
+        self._answered[peer] = time.monotonic()
         blocks = await asyncio.to_thread(self._decided_from, first)
         if blocks:
             self._network.send(peer, encode_sync_blocks(blocks))
