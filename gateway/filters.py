@@ -7,6 +7,9 @@ Rules, as geth applies them:
 - at most `MAX_FILTERS` filters exist at once; creating another is refused;
 - block and pending-transaction filters queue the hashes they have not yet reported, at
   most `MAX_QUEUED_HASHES` each (the oldest are dropped beyond that);
+- a pending-transaction filter installed by a signed-in caller also queues the waiting
+  confidential transactions that caller may see, and answers only that caller (to anyone
+  else it is "filter not found"); an anonymous one queues public transactions only;
 - log filters keep no queue: they remember the last block they reported, and each poll
   reads the logs of the blocks after it from the store.
 """
@@ -22,6 +25,7 @@ from enum import Enum
 from typing import Any
 
 from evm_runtime.exceptions import ConclaveError
+from evm_runtime.types import Address
 
 FILTER_TIMEOUT_SECONDS = 300.0
 MAX_FILTERS = 1_000
@@ -52,6 +56,8 @@ class Filter:
     hashes: deque[bytes]
     criteria: Any = None
     last_block: int = 0
+    viewer: Address | None = None
+    """Who installed a pending filter (None: anonymous): the only one it answers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +119,8 @@ class FilterRegistry:
     def install_blocks(self) -> int:
         return self._install(FilterKind.BLOCKS)
 
-    def install_pending(self) -> int:
-        return self._install(FilterKind.PENDING)
+    def install_pending(self, viewer: Address | None = None) -> int:
+        return self._install(FilterKind.PENDING, viewer=viewer)
 
     def _install(self, kind: FilterKind, **fields: Any) -> int:
         self._expire()
@@ -145,9 +151,12 @@ class FilterRegistry:
         found.last_used = self._clock()
         return found
 
-    def take_hashes(self, filter_id: int) -> list[bytes]:
-        """The hashes a block or pending filter queued since it was last polled; empties the queue."""
+    def take_hashes(self, filter_id: int, viewer: Address | None = None) -> list[bytes]:
+        """The hashes a block or pending filter queued since it was last polled, for `viewer`
+        (who polls); empties the queue."""
         found = self.get(filter_id)
+        if found.viewer is not None and found.viewer != viewer:
+            raise FilterNotFound("filter not found")
         taken = list(found.hashes)
         found.hashes.clear()
         return taken
@@ -158,14 +167,17 @@ class FilterRegistry:
         """A block was committed: queue its hash for every block filter."""
         self._push(FilterKind.BLOCKS, block_hash)
 
-    def on_pending(self, tx_hash: bytes) -> None:
-        """A transaction entered the pool: queue its hash for every pending filter."""
-        self._push(FilterKind.PENDING, tx_hash)
+    def on_pending(self, tx_hash: bytes, may_see: Callable[[Address | None], bool] | None = None) -> None:
+        """A transaction entered the pool: queue its hash for every pending filter whose
+        installer `may_see` it (None: a public transaction, for all)."""
+        self._push(FilterKind.PENDING, tx_hash, may_see)
 
-    def _push(self, kind: FilterKind, item: bytes) -> None:
+    def _push(
+        self, kind: FilterKind, item: bytes, may_see: Callable[[Address | None], bool] | None = None
+    ) -> None:
         self._expire()
         for installed in self._filters.values():
-            if installed.kind is kind:
+            if installed.kind is kind and (may_see is None or may_see(installed.viewer)):
                 installed.hashes.append(item)
 
     def _expire(self) -> None:

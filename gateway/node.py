@@ -529,12 +529,16 @@ class Node:
         except ConclaveError:
             return None
 
+    def caller(self) -> Address | None:
+        """Who the caller is signed in as (None: anonymous, or a token that expired)."""
+        return self._viewer_or_none(current_token())
+
     def may_see_pending(self, tx_hash: bytes) -> bool:
         """Whether the caller may see the waiting transaction `tx_hash`."""
         audience = self._pending_audiences.get(tx_hash)
         if audience is None:
             return True
-        return may_see_pending(self._viewer_or_none(current_token()), audience)
+        return may_see_pending(self.caller(), audience)
 
     def pending_nonce(self, address: Address) -> int:
         return self.pool.next_nonce(address, self.enclave.account_nonce(address))
@@ -587,8 +591,9 @@ class Node:
         if audience is None:
             self.filters.on_pending(decoded.hash)
             self.pubsub.on_pending(decoded)
-        else:  # shown to its audience only, and never to pending-transaction filters
+        else:  # shown to its audience only
             self._remember_audience(decoded.hash, audience)
+            self.filters.on_pending(decoded.hash, lambda viewer: may_see_pending(viewer, audience))
             self.pubsub.on_pending(
                 decoded, lambda token: may_see_pending(self._viewer_or_none(token), audience)
             )

@@ -95,7 +95,7 @@ def eth_new_block_filter(node: Node) -> str:
 
 @rpc("eth_newPendingTransactionFilter")
 def eth_new_pending_transaction_filter(node: Node) -> str:
-    return quantity(node.filters.install_pending())
+    return quantity(node.filters.install_pending(node.caller()))
 
 
 @rpc("eth_getFilterChanges", FILTER_ID)
@@ -107,7 +107,7 @@ def eth_get_filter_changes(node: Node, filter_id: int) -> list[Any]:
     """
     found = node.filters.get(filter_id)
     if found.kind is not FilterKind.LOGS:
-        return [data(item) for item in node.filters.take_hashes(filter_id)]
+        return [data(item) for item in node.filters.take_hashes(filter_id, node.caller())]
     criteria: p.LogFilter = found.criteria
     head = node.head.number
     window = next_log_window(

@@ -434,14 +434,22 @@ def test_only_the_signed_in_sender_sends_a_confidential_transaction(world: World
     assert bad["error"]["code"] == -32602
 
 
+WATCHERS = (None, "outsider", "retailer")
+
+
 def test_a_waiting_confidential_transaction_is_shown_to_its_audience_only(world: World) -> None:
     partner = world.partner
     contract = world.w3.eth.contract(address=world.vault, abi=VAULT["abi"])
     data = contract.functions.write(SECRET + " (pending)", TAG)._encode_transaction_data()
     nonce = partner.nonce()
+    filters = {who: world.client(who).result("eth_newPendingTransactionFilter") for who in WATCHERS}
     gap = partner.sign(to=world.vault, data=data, gas=300_000, nonce=nonce + 1)
     waiting = "0x" + world.w3.eth.send_raw_transaction(gap.raw_transaction).hex().removeprefix("0x")
     try:
+        seen = {who: world.client(who).result("eth_getFilterChanges", [filters[who]]) for who in WATCHERS}
+        assert waiting in seen["retailer"] and waiting not in seen["outsider"] and waiting not in seen[None]
+        stolen = world.client("outsider").rpc("eth_getFilterChanges", [filters["retailer"]])
+        assert stolen["error"]["message"] == "filter not found"  # a party's filter answers that party only
         for who in (None, "outsider"):
             client = world.client(who)
             assert client.result("eth_getTransactionByHash", [waiting]) is None

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from evm_runtime.types import Address
 from gateway.filters import (
     FILTER_TIMEOUT_SECONDS,
     MAX_FILTERS,
@@ -74,6 +75,19 @@ def test_block_and_pending_filters_report_each_hash_once() -> None:
     assert registry.take_hashes(blocks) == [h(1), h(3)]
     assert registry.take_hashes(pending) == [h(2)]
     assert registry.take_hashes(blocks) == [] and registry.take_hashes(pending) == []
+
+
+def test_a_pending_filter_gets_the_confidential_hashes_its_installer_may_see_and_answers_only_it() -> None:
+    party, outsider = Address(b"\x01" * 20), Address(b"\x02" * 20)
+    registry = FilterRegistry()
+    mine, theirs, anonymous = (registry.install_pending(viewer) for viewer in (party, outsider, None))
+    registry.on_pending(h(1))
+    registry.on_pending(h(2), lambda viewer: viewer == party)
+    assert registry.take_hashes(mine, party) == [h(1), h(2)]
+    assert registry.take_hashes(theirs, outsider) == [h(1)] and registry.take_hashes(anonymous) == [h(1)]
+    for intruder in (outsider, None):
+        with pytest.raises(FilterNotFound):
+            registry.take_hashes(mine, intruder)
 
 
 def test_a_filter_sees_only_what_came_after_it() -> None:
