@@ -32,12 +32,19 @@ algorithm accepted) under a key derived with HKDF-SHA256 from the node's identit
 (`token_key`), which only the enclave holds and keeps sealed (`enclave.keystore`): tokens
 survive an enclave or node restart, and another node's tokens are refused. Claims:
 `iss` "conclave-node:0x<this node's address>", `sub` the checksummed address signed in,
-`iat` and `exp` (Unix seconds). A token lasts `TOKEN_LIFETIME` (24 hours), or less if the
-message's `Expiration Time` comes sooner; it cannot be revoked before then.
+`iat` (Unix seconds, to the millisecond) and `exp` (Unix seconds). A token lasts
+`TOKEN_LIFETIME` (24 hours), or less if the message's `Expiration Time` comes sooner.
+
+Signing out (`sign_out`) refuses, from then on, every token issued to that address until
+then, on every device: the address and the time are kept sealed in the enclave's directory
+(`SIGN_OUTS_FILE`, AES-GCM under a key derived from the token key), so they hold across
+restarts, for a token lifetime (older tokens have expired anyway), at most `MAX_SIGN_OUTS`.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import secrets
 import threading
@@ -46,6 +53,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import jwt
 from cryptography.hazmat.primitives.hashes import SHA256
@@ -60,6 +68,8 @@ from evm_runtime.types import Address
 
 from .identity import NodeIdentity
 from .interface import AuthSession
+from .keystore import write_atomically
+from .sealing import UnsealError, seal, unseal
 
 TOKEN_LIFETIME = 24 * 3600
 """Seconds a login token lasts at most."""
@@ -73,7 +83,14 @@ MAX_MESSAGE_CHARS = 8 * 1024
 MAX_TOKEN_CHARS = 2048
 TOKEN_ALGORITHM = "HS256"
 TOKEN_KEY_INFO = b"conclave/login-token-key/v1"
+SIGN_OUTS_FILE = "sign-outs.sealed"
+SIGN_OUTS_INFO = b"conclave/sign-outs/v1"
+MAX_SIGN_OUTS = 100_000
+"""Addresses signed out within a token lifetime that are remembered; past that signing out
+is refused until older ones lapse (forgetting one would bring its tokens back)."""
 SIGN_IN_AGAIN = "sign in again via /auth/nonce and /auth/login"
+
+log = logging.getLogger(__name__)
 
 PREAMBLE = " wants you to sign in with your Ethereum account:"
 
@@ -286,8 +303,10 @@ class Authenticator:
         token_lifetime: int = TOKEN_LIFETIME,
         nonce_lifetime: int = NONCE_LIFETIME,
         max_nonces: int = MAX_NONCES,
+        sign_outs: Path | None = None,
     ) -> None:
-        """`key` MACs the tokens (`token_key`); `clock` tells Unix time (tests pass their own)."""
+        """`key` MACs the tokens (`token_key`); `clock` tells Unix time (tests pass their own);
+        `sign_outs` is the file sign-outs are kept in (None: memory only)."""
         if len(key) < 32:
             raise ValueError("a token key has at least 32 bytes")
         self._key = key
@@ -300,13 +319,25 @@ class Authenticator:
         self._nonces: OrderedDict[str, float] = OrderedDict()
         """Each outstanding nonce and when it expires, oldest first."""
         self._lock = threading.Lock()
+        self._sign_outs_path = sign_outs
+        self._sign_outs_key = HKDF(algorithm=SHA256(), length=32, salt=None, info=SIGN_OUTS_INFO).derive(key)
+        self._signed_out: dict[str, float] = self._load_sign_outs()
+        """Per address (checksummed): when it last signed out."""
 
     @classmethod
     def for_identity(
-        cls, identity: NodeIdentity, chain_id: int, *, clock: Callable[[], float] = time.time
+        cls,
+        identity: NodeIdentity,
+        chain_id: int,
+        *,
+        clock: Callable[[], float] = time.time,
+        directory: Path | None = None,
     ) -> Authenticator:
-        """The authenticator of the node whose identity key is `identity`."""
-        return cls(token_key(identity.key.secret), chain_id, identity.address, clock=clock)
+        """The authenticator of the node whose identity key is `identity`, keeping sign-outs
+        in `directory` (the enclave's; None: in memory)."""
+        sign_outs = None if directory is None else directory / SIGN_OUTS_FILE
+        key = token_key(identity.key.secret)
+        return cls(key, chain_id, identity.address, clock=clock, sign_outs=sign_outs)
 
     # -- nonces ---------------------------------------------------------------------------
 
@@ -377,7 +408,7 @@ class Authenticator:
                 "names: sign with that account's key"
             )
         self._take_nonce(parsed.nonce, now)
-        issued = int(now)
+        issued = round(now, 3)
         expiry = int(expires_at)
         claims = {"iss": self._issuer, "sub": parsed.address, "iat": issued, "exp": expiry}
         token = jwt.encode(claims, self._key, algorithm=TOKEN_ALGORITHM)
@@ -420,12 +451,57 @@ class Authenticator:
             ) from None
         except jwt.InvalidTokenError as exc:
             raise Unauthenticated(f"invalid login token ({exc}): {SIGN_IN_AGAIN}") from None
-        expiry, subject = claims["exp"], claims["sub"]
-        if not isinstance(expiry, int) or not isinstance(subject, str) or not _ADDRESS.fullmatch(subject):
+        expiry, subject, issued = claims["exp"], claims["sub"], claims["iat"]
+        if (
+            not isinstance(expiry, int)
+            or not isinstance(issued, int | float)
+            or not isinstance(subject, str)
+            or not _ADDRESS.fullmatch(subject)
+        ):
             raise Unauthenticated(f"invalid login token (bad claims): {SIGN_IN_AGAIN}")
         if self._clock() >= expiry:
             raise Unauthenticated(f"token expired at {_when(expiry)}: {SIGN_IN_AGAIN}")
+        signed_out = self._signed_out.get(subject)
+        if signed_out is not None and issued <= signed_out:
+            raise Unauthenticated(f"{subject} signed out at {_when(signed_out)}: {SIGN_IN_AGAIN}")
         return Address(bytes.fromhex(subject[2:]))
+
+    # -- signing out ----------------------------------------------------------------------
+
+    def sign_out(self, token: str) -> tuple[Address, float]:
+        """Refuse every token issued so far to the address `token` names (which must be
+        valid): that address and when it signed out."""
+        address = self.viewer(token)
+        assert address is not None
+        subject, now = to_checksum_address(address), self._clock()
+        with self._lock:
+            kept = {a: at for a, at in self._signed_out.items() if at > now - self._token_lifetime}
+            if subject not in kept and len(kept) >= MAX_SIGN_OUTS:
+                raise Unauthenticated(
+                    f"this node keeps {MAX_SIGN_OUTS} recent sign-outs and has no room now: try again "
+                    "later (or let the tokens expire)"
+                )
+            kept[subject] = now
+            self._save_sign_outs(kept)
+            self._signed_out = kept
+        return address, now
+
+    def _load_sign_outs(self) -> dict[str, float]:
+        path = self._sign_outs_path
+        if path is None or not path.exists():
+            return {}
+        try:
+            kept = json.loads(unseal(self._sign_outs_key, path.read_bytes(), SIGN_OUTS_INFO))
+            return {str(address): float(at) for address, at in kept.items()}
+        except (UnsealError, ValueError, AttributeError):  # other keys' (their tokens are refused anyway)
+            log.warning("%s does not open with this node's keys: its sign-outs are not kept", path)
+            return {}
+
+    def _save_sign_outs(self, kept: dict[str, float]) -> None:
+        path = self._sign_outs_path
+        if path is None:
+            return
+        write_atomically(path, seal(self._sign_outs_key, json.dumps(kept).encode(), SIGN_OUTS_INFO))
 
 
 def _canonical_signature(token: str) -> bool:

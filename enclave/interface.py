@@ -126,7 +126,11 @@ class EnclaveAPI(Protocol):
 
     def viewer(self, token: str | None) -> Address | None:
         """The address a login token names (None for no token); Unauthenticated if the
-        token is expired, tampered or not this node's."""
+        token is expired, tampered, signed out or not this node's."""
+
+    def auth_logout(self, token: str) -> tuple[Address, float]:
+        """Sign out everywhere: every token issued so far to the address `token` names is
+        refused from now on; that address and the time. Unauthenticated if `token` is."""
 
     # -- ordering (ledger.ordering.BlockExecutor) -------------------------------------
 

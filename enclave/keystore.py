@@ -41,7 +41,8 @@ class Keystore:
     ledger_secrets: LedgerSecrets
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
+def write_atomically(path: Path, content: bytes) -> None:
+    """Replace `path` with `content` whole (written, synced, then renamed), readable by its owner only."""
     temporary = path.with_name(path.name + ".tmp")
     with open(temporary, "wb") as file:
         file.write(content)
@@ -68,8 +69,8 @@ def open_keystore(directory: Path | None, measurement: bytes, *, renew_foreign: 
             if root_path.exists()
             else AttestationRoot.create()
         )
-        _write_atomically(root_path, root.to_bytes())
-        _write_atomically(platform_path, root.new_platform().to_bytes())
+        write_atomically(root_path, root.to_bytes())
+        write_atomically(platform_path, root.new_platform().to_bytes())
     root = AttestationRoot.from_bytes(root_path.read_bytes())
     platform = Platform.from_bytes(platform_path.read_bytes())
     sealing_key = derive_sealing_key(platform.secret, measurement)
@@ -100,7 +101,7 @@ def with_ledger_secrets(
     """`keystore` holding `secrets`, which are sealed into `directory` first (if any)."""
     if directory is not None:
         sealing_key = derive_sealing_key(keystore.platform.secret, measurement)
-        _write_atomically(
+        write_atomically(
             directory / LEDGER_SECRETS_FILE,
             seal(sealing_key, secrets.to_bytes(), LEDGER_SECRETS_PURPOSE),
         )
@@ -113,7 +114,7 @@ def _open_sealed(directory: Path, sealing_key: bytes) -> tuple[NodeIdentity, Led
         identity = NodeIdentity.unsealed(sealing_key, identity_path.read_bytes())
     else:
         identity = NodeIdentity.create()
-        _write_atomically(identity_path, identity.sealed(sealing_key))
+        write_atomically(identity_path, identity.sealed(sealing_key))
 
     secrets_path = directory / LEDGER_SECRETS_FILE
     if secrets_path.exists():
@@ -122,5 +123,5 @@ def _open_sealed(directory: Path, sealing_key: bytes) -> tuple[NodeIdentity, Led
         )
     else:
         secrets = LedgerSecrets.create()
-        _write_atomically(secrets_path, seal(sealing_key, secrets.to_bytes(), LEDGER_SECRETS_PURPOSE))
+        write_atomically(secrets_path, seal(sealing_key, secrets.to_bytes(), LEDGER_SECRETS_PURPOSE))
     return identity, secrets

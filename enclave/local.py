@@ -170,7 +170,7 @@ class InProcessEnclave:
         self._keys = open_keystore(keys_dir, self._measurement, renew_foreign=renew_foreign_keys)
         self._last_executed: tuple[Hash32, dict[bytes, bytes]] = (Hash32(b""), {})
         """The block this enclave executed last and its state writes, in clear."""
-        self._auth = Authenticator.for_identity(self._keys.identity, params.chain_id)
+        self._auth = Authenticator.for_identity(self._keys.identity, params.chain_id, directory=keys_dir)
         # -- disaster recovery (docs/recovery.md) --
         self._recovery_lock = threading.Lock()
         self._issued_fingerprint: bytes | None = None
@@ -217,6 +217,9 @@ class InProcessEnclave:
 
     def viewer(self, token: str | None) -> Address | None:
         return self._auth.viewer(token)
+
+    def auth_logout(self, token: str) -> tuple[Address, float]:
+        return self._auth.sign_out(token)
 
     # -- genesis and head -----------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""`conclave auth login`: sign in to a node with Sign-In with Ethereum (EIP-4361).
+"""`conclave auth login|logout`: sign in to a node with Sign-In with Ethereum (EIP-4361),
+and sign out everywhere.
 
 It asks the node for a nonce (`GET /auth/nonce`), signs an EIP-4361 message with the
 account's key (`--key`, `--key-file`, or the CONCLAVE_KEY environment variable), trades it
@@ -6,6 +7,9 @@ for a login token (`POST /auth/login`) and prints the token, to send as
 `Authorization: Bearer <token>`, and the URL `/rpc/<token>` for wallets that cannot set
 headers. The message's domain is the host and port of `--rpc`, which is what the node
 compares it with (the Host header of the request).
+
+`conclave auth logout --token TOKEN` (`POST /auth/logout`) makes the node refuse every token
+issued so far to that token's address: on a lost device, or after a token leaked.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,7 +40,9 @@ examples:
 Use the token with any client: web3.py
   Web3(Web3.HTTPProvider(URL, request_kwargs={"headers": {"Authorization": "Bearer " + token}}))
 or give wallets that cannot set headers (MetaMask) the printed RPC URL. A token lasts 24
-hours at most; sign in again when the node answers 401.
+hours at most; sign in again when the node answers 401. To refuse every token of an
+account at once (a lost device, a leaked token):
+  conclave auth logout --token TOKEN --rpc https://node.example.com
 """
 
 
@@ -46,15 +53,24 @@ def add_auth_commands(commands: Any) -> None:
         description="Sign-In with Ethereum: login tokens for reading confidential data.",
     )
     actions = auth.add_subparsers(dest="auth_command", metavar="ACTION", required=True)
-    login = actions.add_parser(
+
+    def action(name: str, help: str, description: str) -> argparse.ArgumentParser:
+        parser = actions.add_parser(
+            name,
+            help=help,
+            description=description,
+            epilog=AUTH_EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        parser.add_argument("--rpc", default=DEFAULT_RPC, help="the node's URL (default: %(default)s)")
+        parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+        return parser
+
+    login = action(
         "login",
-        help="sign in with an account's key and print the login token",
-        description="Sign in with an account's key (EIP-4361) and print the login token.",
-        epilog=AUTH_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "sign in with an account's key and print the login token",
+        "Sign in with an account's key (EIP-4361) and print the login token.",
     )
-    login.add_argument("--rpc", default=DEFAULT_RPC, help="the node's JSON-RPC URL (default: %(default)s)")
-    login.add_argument("--json", action="store_true", help="print the result as one JSON object")
     add_key_arguments(login, "the account's")
     login.add_argument(
         "--expires-in",
@@ -63,6 +79,13 @@ def add_auth_commands(commands: Any) -> None:
     )
     login.add_argument("--statement", default=DEFAULT_STATEMENT, help="the message's statement line")
     login.set_defaults(run=run_login)
+    logout = action(
+        "logout",
+        "sign out everywhere: the node refuses the account's tokens issued so far",
+        "Sign out everywhere: the node refuses every token issued so far to the token's account.",
+    )
+    logout.add_argument("--token", required=True, help="a login token of the account to sign out")
+    logout.set_defaults(run=run_logout)
 
 
 def _seconds(text: str) -> int:
@@ -89,10 +112,13 @@ def domain_of(rpc_url: str) -> str:
     return host if port is None or port == DEFAULT_PORTS[parts.scheme] else f"{host}:{port}"
 
 
-def _http(url: str, body: Any = None) -> Any:
-    """GET `url`, or POST `body` as JSON; the JSON answer."""
+def _http(url: str, body: Any = None, token: str | None = None) -> Any:
+    """GET `url`, or POST `body` as JSON (with `token` as the bearer); the JSON answer."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, headers=headers)
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the user's node URL
         return json.load(response)
 
@@ -125,32 +151,41 @@ def sign_in(
     return dict(_http(f"{base}/auth/login", {"message": message, "signature": "0x" + bytes(signature).hex()}))
 
 
-def run_login(args: argparse.Namespace) -> int:
-    try:
-        domain_of(args.rpc)
-        session = sign_in(
-            args.rpc,
-            load_account(args, "the account's"),
-            expires_in=args.expires_in,
-            statement=args.statement,
-        )
-    except CommandError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except urllib.error.HTTPError as refused:
-        detail = refused.read().decode(errors="replace")
+def _asking_node(what: str, run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """`run` with the node's refusals (of `what`) and an absent node told as errors."""
+
+    def guarded(args: argparse.Namespace) -> int:
         try:
-            detail = json.loads(detail).get("detail", detail)
-        except (ValueError, AttributeError):
-            pass
-        print(f"error: the node refused the login ({refused.code}): {detail}", file=sys.stderr)
-        return 1
-    except (urllib.error.URLError, OSError) as exc:
-        print(
-            f"error: no node answers at {args.rpc} ({exc}): start one (conclave dev) or pass --rpc",
-            file=sys.stderr,
-        )
-        return 2
+            return run(args)
+        except CommandError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        except urllib.error.HTTPError as refused:
+            detail = refused.read().decode(errors="replace")
+            try:
+                detail = json.loads(detail).get("detail", detail)
+            except (ValueError, AttributeError):
+                pass
+            print(f"error: the node refused the {what} ({refused.code}): {detail}", file=sys.stderr)
+            return 1
+        except (urllib.error.URLError, OSError) as exc:
+            print(
+                f"error: no node answers at {args.rpc} ({exc}): start one (conclave dev) or pass --rpc",
+                file=sys.stderr,
+            )
+            return 2
+
+    return guarded
+
+
+def _login(args: argparse.Namespace) -> int:
+    domain_of(args.rpc)
+    session = sign_in(
+        args.rpc,
+        load_account(args, "the account's"),
+        expires_in=args.expires_in,
+        statement=args.statement,
+    )
     rpc_url = f"{args.rpc.rstrip('/')}/rpc/{session['token']}"
     if args.json:
         print(json.dumps({**session, "rpcUrl": rpc_url}))
@@ -161,3 +196,17 @@ def run_login(args: argparse.Namespace) -> int:
     print(f"RPC URL: {rpc_url}")
     print('send the token as "Authorization: Bearer <token>", or use the RPC URL where headers cannot be set')
     return 0
+
+
+def _logout(args: argparse.Namespace) -> int:
+    signed_out = _http(f"{args.rpc.rstrip('/')}/auth/logout", {}, token=args.token)
+    if args.json:
+        print(json.dumps(signed_out))
+        return 0
+    when = datetime.fromtimestamp(signed_out["signedOutAt"], UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    print(f"signed out {signed_out['address']} everywhere: tokens issued until {when} are refused")
+    return 0
+
+
+run_login = _asking_node("login", _login)
+run_logout = _asking_node("sign-out", _logout)

@@ -5,6 +5,8 @@
 - `POST /auth/login` with `{"message": …, "signature": "0x…"}`: the EIP-4361 message and
   its EIP-191 signature (`personal_sign`); answered `{"token", "address", "expiresAt"}`.
   A refused login answers 401 with `{"detail": …}` saying why and what to do.
+- `POST /auth/logout` with `Authorization: Bearer <token>`: sign out everywhere; every token
+  issued so far to that address is refused from now on (`{"address", "signedOutAt"}`).
 
 The message's domain must be the host the request is sent to, as its `Host` header says
 (`127.0.0.1:8545`, `node.example.com`): behind a reverse proxy, the proxy must pass the
@@ -49,6 +51,13 @@ class Session(BaseModel):
     """Unix time after which the token is refused."""
 
 
+class SignedOut(BaseModel):
+    address: str
+    """The address signed out, checksummed."""
+    signedOutAt: float
+    """Unix time: tokens issued until then are refused."""
+
+
 class Refusal(BaseModel):
     detail: str
 
@@ -83,3 +92,22 @@ async def login(body: Login, request: Request, response: Response) -> Session:
     return Session(
         token=session.token, address=to_checksum_address(session.address), expiresAt=session.expires_at
     )
+
+
+@router.post("/logout", responses=REFUSED)
+async def logout(request: Request, response: Response) -> SignedOut:
+    """Sign out everywhere: every token issued so far to the address the bearer token names
+    is refused from now on (a stolen token with it)."""
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(
+            status_code=401,
+            detail='send the token to sign out with as "Authorization: Bearer <token>"',
+            headers=WWW_AUTHENTICATE,
+        )
+    try:
+        address, at = request.app.state.node.enclave.auth_logout(token.strip())
+    except Unauthenticated as refused:
+        raise HTTPException(status_code=401, detail=str(refused), headers=WWW_AUTHENTICATE) from None
+    response.headers.update(NO_STORE)
+    return SignedOut(address=to_checksum_address(bytes(address)), signedOutAt=at)

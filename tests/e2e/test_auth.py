@@ -3,7 +3,8 @@
 A reader signs an EIP-4361 message with eth_account, trades it for a token at
 `/auth/login`, and uses the token with web3.py as a bearer header and inside the RPC URL,
 and over WebSocket; refused tokens answer 401 (WebSocket: close 1008) before anything
-else, and `conclave auth login` does the same from the command line.
+else, and `conclave auth login` does the same from the command line; signing out
+(`conclave auth logout`) refuses every token of the account.
 """
 
 from __future__ import annotations
@@ -177,6 +178,28 @@ def test_the_cli_signs_in(node: DevNode) -> None:
 
     unreachable = run_conclave("auth", "login", "--rpc", "http://127.0.0.1:9", "--key", key)
     assert unreachable.returncode == 2 and "no node answers" in unreachable.stderr
+
+
+def test_signing_out_refuses_the_accounts_tokens_everywhere(node: DevNode) -> None:
+    base, account = node.rpc_url.rstrip("/"), Account.create()
+    phone, laptop = (sign_in(node, account).json()["token"] for _ in range(2))
+    web3_on_laptop = Web3(Web3.HTTPProvider(f"{base}/rpc/{laptop}"))
+    assert web3_on_laptop.eth.chain_id == node.chain_id
+    run = run_conclave("auth", "logout", "--rpc", node.rpc_url, "--token", phone, "--json")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert json.loads(run.stdout)["address"] == account.address
+    for token in (phone, laptop):
+        refused = httpx.post(
+            base, json=CHAIN_ID_REQUEST, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+        assert refused.status_code == 401 and "signed out" in refused.json()["error"]["message"]
+    with pytest.raises(requests.HTTPError, match="401"):
+        web3_on_laptop.eth.chain_id  # noqa: B018 - the request is the point
+    again = httpx.post(f"{base}/auth/logout", headers={"Authorization": f"Bearer {phone}"}, timeout=10)
+    assert again.status_code == 401 and "signed out" in again.json()["detail"]
+    assert httpx.post(f"{base}/auth/logout", timeout=10).status_code == 401
+    fresh = sign_in(node, account).json()["token"]
+    assert Web3(Web3.HTTPProvider(f"{base}/rpc/{fresh}")).eth.chain_id == node.chain_id
 
 
 def test_tokens_outlive_an_enclave_restart() -> None:

@@ -30,6 +30,7 @@ OPERATIONS = (
     "POST /gov/withdraw",
     "GET /auth/nonce",
     "POST /auth/login",
+    "POST /auth/logout",
     "GET /receipts/{tx_hash}",
     # disaster recovery (docs/recovery.md)
     "GET /recovery/status",
@@ -45,6 +46,7 @@ REFUSED = (
     "POST /gov/vote",
     "POST /gov/withdraw",
     "POST /auth/login",
+    "POST /auth/logout",
     "POST /recovery/submit",
     "POST /recovery/reopening",
     "GET /recovery/reopening",  # 409 on a node that orders blocks: there is nothing to reopen

@@ -14,6 +14,7 @@ from eth_account.signers.local import LocalAccount
 from enclave.auth import (
     MAX_CLOCK_SKEW,
     NONCE_LIFETIME,
+    SIGN_OUTS_FILE,
     TOKEN_LIFETIME,
     Authenticator,
     MalformedMessage,
@@ -387,3 +388,42 @@ def test_the_enclave_signs_in_and_its_tokens_outlive_a_restart(tmp_path: Path, r
     assert restarted.enclave.viewer(session.token) == session.address
     restarted.store.close()
     restarted.engine.dispose()
+
+
+# -- signing out ----------------------------------------------------------------------------
+
+
+def test_signing_out_refuses_every_earlier_token_of_the_address_only(
+    auth: Authenticator, reader: LocalAccount, clock: Clock
+) -> None:
+    phone, laptop = login(auth, reader, clock), login(auth, reader, clock)
+    other = login(auth, Account.create(), clock)
+    clock.now += 0.25
+    assert auth.sign_out(phone.token) == (phone.address, clock.now)
+    for token in (phone.token, laptop.token):
+        with pytest.raises(Unauthenticated, match="signed out at .*sign in again"):
+            auth.viewer(token)
+    assert auth.viewer(other.token) == other.address
+    clock.now += 0.25  # the same second: a new login is later than the sign-out all the same
+    assert auth.viewer(login(auth, reader, clock).token) == phone.address
+    with pytest.raises(Unauthenticated):
+        auth.sign_out(phone.token)  # a refused token signs no one out
+
+
+def test_sign_outs_hold_across_restarts_in_a_sealed_file(
+    tmp_path: Path, reader: LocalAccount, clock: Clock
+) -> None:
+    def restarted() -> Authenticator:
+        keys = open_keystore(tmp_path, b"\x01" * 32)
+        return Authenticator.for_identity(keys.identity, CHAIN_ID, clock=clock, directory=tmp_path)
+
+    before = restarted()
+    session = login(before, reader, clock)
+    clock.now += 1
+    before.sign_out(session.token)
+    assert SIGN_OUTS_FILE in {path.name for path in tmp_path.iterdir()}
+    assert reader.address.lower()[2:].encode() not in (tmp_path / SIGN_OUTS_FILE).read_bytes().lower()
+    with pytest.raises(Unauthenticated, match="signed out"):
+        restarted().viewer(session.token)
+    other_keys = Authenticator.for_identity(NodeIdentity.create(), CHAIN_ID, clock=clock, directory=tmp_path)
+    assert other_keys.viewer(login(other_keys, reader, clock).token) is not None  # the file is not theirs
