@@ -92,6 +92,10 @@ class _Channel:
         for stream in (self.to_enclave, self.from_enclave):
             stream.close()
 
+    @property
+    def closed(self) -> bool:
+        return self.to_enclave.closed or self.from_enclave.closed
+
 
 @dataclass
 class _Running:
@@ -234,7 +238,11 @@ class EnclaveProcess:
                 with channel.lock:
                     write_frame(channel.to_enclave, message)
                     reply = read_frame(channel.from_enclave)
-            except CHANNEL_ERRORS:
+            except (*CHANNEL_ERRORS, ValueError) as failed:
+                # A thread that found the process gone closes its channels while restarting
+                # it: another one using them meanwhile gets ValueError (a closed file).
+                if isinstance(failed, ValueError) and not channel.closed:
+                    raise
                 if attempt:
                     raise EnclaveFailure("the enclave process failed twice in a row") from None
                 self._restart(running)
