@@ -623,12 +623,13 @@ class Ordering:
         """Send `peer` the decided blocks from `first` on, once per `SYNC_ANSWER_SECONDS`."""
         if self._network is None or first >= self.height:
             return
-        wait = self._answered.get(peer, -SYNC_ANSWER_SECONDS) + SYNC_ANSWER_SECONDS - time.monotonic()
-        if wait > 0:
+        due = self._answered.get(peer, -SYNC_ANSWER_SECONDS) + SYNC_ANSWER_SECONDS
+        if time.monotonic() < due:
             self.counters["sync_answers_paced"] += 1
             if not asked:
                 return
-            await asyncio.sleep(wait)
+            while (wait := due - time.monotonic()) > 0:  # a timer may fire a little early
+                await asyncio.sleep(wait)
         self._answered[peer] = time.monotonic()
         blocks = await asyncio.to_thread(self._decided_from, first)
         if blocks:
