@@ -285,8 +285,10 @@ class BatchResult:
         }
 
 
-def _nonces(client: httpx.Client, url: str, senders: Sequence[DevAccount]) -> list[int]:
-    body = [_body("eth_getTransactionCount", [a.address, "latest"], i) for i, a in enumerate(senders)]
+def _nonces(client: httpx.Client, url: str, senders: Sequence[DevAccount], block: int) -> list[int]:
+    """Each sender's nonce after `block` (a number, not "latest": the head may move on
+    between two requests, and the batch's blocks end at the block the nonces were read at)."""
+    body = [_body("eth_getTransactionCount", [a.address, hex(block)], i) for i, a in enumerate(senders)]
     answers = sorted(client.post(url, json=body).raise_for_status().json(), key=lambda a: a["id"])
     for answer in answers:
         if "error" in answer:
@@ -317,7 +319,7 @@ def run_batch(
             head = hex_int(rpc(client, url, "eth_blockNumber", []))
             if head != seen:  # the nonces only change with the head
                 seen = head
-                if all(n >= w for n, w in zip(_nonces(client, url, accounts), wanted, strict=True)):
+                if all(n >= w for n, w in zip(_nonces(client, url, accounts, head), wanted, strict=True)):
                     break
             failed = [t for t in threads if t.error is not None]
             if failed:

@@ -890,7 +890,7 @@ def _short(path: str) -> str:
 
 # For cProfile there are no stacks: cumulative times of entry points, and self time by package.
 CPROFILE_ENTRY_POINTS = [
-    ("gateway/jsonrpc.py", "handle_body"),
+    ("gateway/jsonrpc.py", "handle_body_later"),
     ("gateway/node.py", "send_raw_transaction"),
     ("enclave/local.py", "admit"),
     ("evm_runtime/transactions.py", "decode_signed_transaction"),

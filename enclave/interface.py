@@ -9,6 +9,7 @@ from typing import Protocol
 from evm_runtime.block_access_list import BlockAccessList
 from evm_runtime.calls import AccessListOutcome
 from evm_runtime.chain import ChainParams, GenesisAccount
+from evm_runtime.exceptions import ConclaveError
 from evm_runtime.overrides import NO_OVERRIDES, StateOverrides
 from evm_runtime.simulation import SimulatedBlock, SimulationRequest
 from evm_runtime.state_patch import StatePatch
@@ -33,6 +34,15 @@ class Admitted:
     """Who may see it while it waits (`enclave.acl.may_see_pending`); None: everyone."""
     forward: bytes = b""
     """What the other validators are sent of it (`enclave.proposals.forwardable`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A signed transaction to admit (`EnclaveAPI.admit_many`), with what `admit` takes."""
+
+    raw: bytes
+    private_for: tuple[Address, ...] | None = None
+    token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +123,10 @@ class EnclaveAPI(Protocol):
         """Decode and check a signed transaction against the latest state; with
         `private_for`, as confidential to them, which only its sender, signed in with
         `token`, may ask."""
+
+    def admit_many(self, submissions: Sequence[Submission]) -> list[Admitted | ConclaveError]:
+        """`admit` each submission, in their order, in one call: for each, what it admitted
+        or the domain error (`ConclaveError`) it raised; any other error fails the call."""
 
     # -- who is asking (EIP-4361 sign-in; `enclave.auth`) ------------------------------
 

@@ -31,6 +31,7 @@ from evm_runtime.chain import (
 )
 from evm_runtime.confidential import ANONYMOUS, MAX_PARTIES, Reader, creation_parties, is_confidential
 from evm_runtime.exceptions import (
+    ConclaveError,
     FeeTooLow,
     InsufficientFunds,
     InvalidRequest,
@@ -86,7 +87,7 @@ from .attestation import (
 )
 from .auth import Authenticator
 from .identity import address_of
-from .interface import Admitted, AuthSession, NodeKeys, Opened, RecoveryStatus
+from .interface import Admitted, AuthSession, NodeKeys, Opened, RecoveryStatus, Submission
 from .keystore import open_keystore, with_ledger_secrets
 from .proposals import (
     MalformedProposal,
@@ -293,6 +294,15 @@ class InProcessEnclave:
         if private_for is not None:
             decoded = self._confidential_submission(decoded, private_for, token)
         return self._admit(decoded, forwardable(self._keys.ledger_secrets, decoded))
+
+    def admit_many(self, submissions: Sequence[Submission]) -> list[Admitted | ConclaveError]:
+        outcomes: list[Admitted | ConclaveError] = []
+        for submission in submissions:
+            try:
+                outcomes.append(self.admit(submission.raw, submission.private_for, submission.token))
+            except ConclaveError as refused:
+                outcomes.append(refused)
+        return outcomes
 
     def admit_forwarded(self, data: bytes) -> Admitted:
         decoded = open_forwarded(self._keys.ledger_secrets, data, self._params.chain_id)

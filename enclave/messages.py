@@ -19,7 +19,9 @@ crosses as its raw bytes, sender and `private_for` (tag `TRANSACTION_TAG`) and i
 without recovering the sender again; each side remembers the transactions it sent or got
 last, so one that crosses back (admitted, then executed) is not decoded again. Errors
 cross as the name of a `ConclaveError` subclass and are raised again as that class on the
-other side; any other error of the enclave arrives as `EnclaveFailure`.
+other side; any other error of the enclave arrives as `EnclaveFailure`. A `ConclaveError`
+that is part of a result (`admit_many`: one per refused transaction) crosses the same way
+as a value (tag `ERROR_TAG`: [name, message, attributes]) and arrives as that class.
 """
 
 from __future__ import annotations
@@ -42,11 +44,12 @@ from evm_runtime.types import Address
 
 from .interface import EnclaveAPI
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 MAX_FRAME_BYTES = 256 * 1024 * 1024
 HELLO, CALL, RESULT, FAILURE = "hello", "call", "result", "failure"
 DATACLASS_TAG = 40_000
 TRANSACTION_TAG = 40_001
+ERROR_TAG = 40_002
 RECENT_TRANSACTIONS = 16_384
 TRUSTED_PACKAGES = ("evm_runtime", "ledger", "enclave", "governance")
 """The packages whose dataclasses may cross (the enclave's plain-data types)."""
@@ -125,6 +128,8 @@ def _encode_default(encoder: cbor2.CBOREncoder, value: Any) -> None:
     if isinstance(value, DecodedTransaction):
         _recent.remember(value)
         encoder.encode(cbor2.CBORTag(TRANSACTION_TAG, [value.raw, value.sender, value.private_for]))
+    elif isinstance(value, ConclaveError):
+        encoder.encode(cbor2.CBORTag(ERROR_TAG, failure(value)[1:]))
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         cls = type(value)
         fields = [getattr(value, field.name) for field in dataclasses.fields(value)]
@@ -157,6 +162,11 @@ def _decode_tag(tag: cbor2.CBORTag, *_: Any) -> Any:
     if tag.tag == DATACLASS_TAG:
         module, name, fields = tag.value
         return _dataclass_of(module, name)(*(_thawed(field) for field in fields))
+    if tag.tag == ERROR_TAG:
+        name, message, attributes = tag.value
+        if name not in _domain_errors():
+            raise ProtocolError(f"{name!r} is not a Conclave error")
+        return _domain_error(name, message, _thawed(attributes))
     raise ProtocolError(f"unknown CBOR tag {tag.tag}")
 
 
@@ -194,13 +204,18 @@ def failure(error: BaseException) -> list[Any]:
 
 def raise_failure(name: str, message: str, attributes: Mapping[str, Any]) -> None:
     """Raise again, on the host, the error a FAILURE message describes."""
-    cls = _domain_errors().get(name) if name else None
-    if cls is None:
+    if not name or name not in _domain_errors():
         raise EnclaveFailure(f"the enclave failed: {message}")
+    raise _domain_error(name, message, attributes)
+
+
+def _domain_error(name: str, message: str, attributes: Mapping[str, Any]) -> ConclaveError:
+    """The `ConclaveError` subclass called `name`, made again with `message` and `attributes`."""
+    cls = _domain_errors()[name]
     error = cls.__new__(cls)
     Exception.__init__(error, message)
     error.__dict__.update(attributes)
-    raise error
+    return error
 
 
 # -- frames -------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from .auth_rest import router as auth_router
 from .caller import acting_as
 from .errors import INVALID_REQUEST, LIMIT_EXCEEDED, UNAUTHENTICATED, RpcError
 from .gov_rest import router as gov_router
-from .jsonrpc import DEFAULT_LIMITS, Limits, handle_body
+from .jsonrpc import DEFAULT_LIMITS, Limits, handle_body_later
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .node import Node
 from .quote_rest import router as quote_router
@@ -187,7 +187,9 @@ def create_app(
             return _rpc_error_response(RpcError(INVALID_REQUEST, "empty request body"))
         admission = _Admission(limiter, _client_of(request))
         with acting_as(token):
-            answer = handle_body(request.app.state.node, bytes(body), limits or DEFAULT_LIMITS, admission)
+            answer = await handle_body_later(
+                request.app.state.node, bytes(body), limits or DEFAULT_LIMITS, admission
+            )
         if admission.retry_after is not None:
             headers = {"Retry-After": admission.retry_after}
             return Response(answer, status_code=429, media_type="application/json", headers=headers)

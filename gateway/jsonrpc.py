@@ -123,12 +123,21 @@ def parse_json(body: bytes) -> Json:
         raise ValueError("JSON nested too deeply") from None
 
 
-def handle_request(node: Node, request: Json) -> dict[str, Json] | None:
-    """Answer one request object; None for a notification."""
+@dataclass(frozen=True)
+class _Envelope:
+    """A request object whose envelope is valid: what its answer needs."""
+
+    id: Json
+    notification: bool
+    name: str
+    started: float
+
+
+def _open(request: Json) -> _Envelope | dict[str, Json]:
+    """The envelope of `request`, or the error answer of an invalid one."""
     if not isinstance(request, dict):
         return _error(None, RpcError(INVALID_REQUEST, "a request must be a JSON object"))
     request_id = request.get("id")
-    is_notification = "id" not in request
     if not _valid_id(request_id):
         return _error(None, RpcError(INVALID_REQUEST, '"id" must be a string, a number or null'))
     if request.get("jsonrpc") != "2.0":
@@ -136,31 +145,82 @@ def handle_request(node: Node, request: Json) -> dict[str, Json] | None:
     name = request.get("method")
     if not isinstance(name, str):
         return _error(request_id, RpcError(INVALID_REQUEST, 'the "method" member must be a string'))
-    started = time.perf_counter()
-    served: str | None = None
-    try:
-        method = METHODS.get(name)
-        if method is None or (method.dev_only and not node.config.dev_mode):
-            raise RpcError(METHOD_NOT_FOUND, f"the method {name[:100]} does not exist/is not available")
-        served = name
-        args = _parse_params(method, request.get("params"))
-        result = method.handler(node, *args)
-    except RpcError as error:
+    return _Envelope(request_id, "id" not in request, name, time.perf_counter())
+
+
+def _method(node: Node, name: str) -> Method:
+    method = METHODS.get(name)
+    if method is None or (method.dev_only and not node.config.dev_mode):
+        raise RpcError(METHOD_NOT_FOUND, f"the method {name[:100]} does not exist/is not available")
+    return method
+
+
+def _close(
+    node: Node, envelope: _Envelope, served: str | None, result: Json, error: Exception | None
+) -> dict[str, Json] | None:
+    """The answer to a request that returned `result` or raised `error`, and its metrics."""
+    request_id, name = envelope.id, envelope.name
+    if isinstance(error, RpcError):
         response = _error(request_id, error)
-    except ConclaveError as error:
+    elif isinstance(error, ConclaveError):
         response = _error(request_id, to_rpc_error(error))
-    except Exception:
-        log.exception("internal error in %s", name)
+    elif error is not None:
+        log.error("internal error in %s", name, exc_info=error)
         response = _error(request_id, RpcError(INTERNAL_ERROR, f"internal error in {name}"))
     else:
         response = {"jsonrpc": "2.0", "id": request_id, "result": result}
     error_code = response["error"]["code"] if "error" in response else None
-    node.metrics.observe_rpc(served, time.perf_counter() - started, error_code)
-    return None if is_notification else response
+    node.metrics.observe_rpc(served, time.perf_counter() - envelope.started, error_code)
+    return None if envelope.notification else response
+
+
+def handle_request(node: Node, request: Json) -> dict[str, Json] | None:
+    """Answer one request object; None for a notification."""
+    envelope = _open(request)
+    if not isinstance(envelope, _Envelope):
+        return envelope
+    served: str | None = None
+    try:
+        method = _method(node, envelope.name)
+        served = envelope.name
+        result = method.handler(node, *_parse_params(method, request.get("params")))
+    except Exception as error:
+        return _close(node, envelope, served, None, error)
+    return _close(node, envelope, served, result, None)
+
+
+async def handle_request_later(node: Node, request: Json) -> dict[str, Json] | None:
+    """`handle_request` on the event loop: a method with a form to await (`Method.later`,
+    such as eth_sendRawTransaction) is awaited, so the loop serves others meanwhile."""
+    envelope = _open(request)
+    if not isinstance(envelope, _Envelope):
+        return envelope
+    served: str | None = None
+    try:
+        method = _method(node, envelope.name)
+        served = envelope.name
+        args = _parse_params(method, request.get("params"))
+        result = method.handler(node, *args) if method.later is None else await method.later(node, *args)
+    except Exception as error:
+        return _close(node, envelope, served, None, error)
+    return _close(node, envelope, served, result, None)
 
 
 Admission = Callable[[int], RpcError | None]
 """Asked with the number of requests in a body before any is handled; an error refuses them."""
+
+
+def _refused(payload: Json, limits: Limits, admit: Admission | None) -> dict[str, Json] | None:
+    """The error answer to a whole payload (an empty or too large batch, or refused by
+    `admit`), or None to answer its requests."""
+    if isinstance(payload, list):
+        if not payload:
+            return _error(None, RpcError(INVALID_REQUEST, "empty batch"))
+        if len(payload) > limits.max_batch:
+            message = f"batch too large: {len(payload)} requests, at most {limits.max_batch}"
+            return _error(None, RpcError(LIMIT_EXCEEDED, message))
+    refusal = None if admit is None else admit(len(payload) if isinstance(payload, list) else 1)
+    return None if refusal is None else _error(None, refusal)
 
 
 def answer_payload(
@@ -171,15 +231,9 @@ def answer_payload(
     handle: Callable[[Node, Json], Json | None] = handle_request,
 ) -> Json | None:
     """The answer to a parsed request or batch, each request answered by `handle`."""
-    if isinstance(payload, list):
-        if not payload:
-            return _error(None, RpcError(INVALID_REQUEST, "empty batch"))
-        if len(payload) > limits.max_batch:
-            message = f"batch too large: {len(payload)} requests, at most {limits.max_batch}"
-            return _error(None, RpcError(LIMIT_EXCEEDED, message))
-    refusal = None if admit is None else admit(len(payload) if isinstance(payload, list) else 1)
-    if refusal is not None:
-        return _error(None, refusal)
+    refused = _refused(payload, limits, admit)
+    if refused is not None:
+        return refused
     if isinstance(payload, list):
         answers = [answer for answer in (handle(node, item) for item in payload) if answer is not None]
         return answers or None
@@ -195,6 +249,24 @@ def handle_body(
     except ValueError:
         return _dump(_error(None, RpcError(PARSE_ERROR, "parse error: the body is not valid JSON")))
     answer = answer_payload(node, payload, limits, admit)
+    return None if answer is None else _dump(answer)
+
+
+async def handle_body_later(
+    node: Node, body: bytes, limits: Limits = DEFAULT_LIMITS, admit: Admission | None = None
+) -> bytes | None:
+    """`handle_body` on the event loop (`handle_request_later`). A batch's requests are
+    still answered one after the other, each after the one before it took effect."""
+    try:
+        payload = parse_json(body)
+    except ValueError:
+        return _dump(_error(None, RpcError(PARSE_ERROR, "parse error: the body is not valid JSON")))
+    answer = _refused(payload, limits, admit)
+    if answer is None and isinstance(payload, list):
+        answers = [await handle_request_later(node, item) for item in payload]
+        answer = [answer for answer in answers if answer is not None] or None
+    elif answer is None:
+        answer = await handle_request_later(node, payload)
     return None if answer is None else _dump(answer)
 
 

@@ -15,7 +15,7 @@ import httpx
 from eth_utils import to_checksum_address
 
 from enclave.acl import may_see_pending
-from enclave.interface import Admitted, EnclaveAPI, Opened
+from enclave.interface import Admitted, EnclaveAPI, Opened, Submission
 from enclave.local import InProcessEnclave
 from enclave.messages import EnclaveFailure
 from enclave.process import EnclaveLaunch, EnclaveProcess
@@ -27,7 +27,7 @@ from enclave.sealed_state import (
 )
 from enclave.secret_transfer import transfer_report_data
 from evm_runtime.chain import DEFAULT_CHAIN_ID, DEFAULT_GAS_LIMIT, ChainParams, GenesisAccount
-from evm_runtime.exceptions import ConclaveError, NotFound
+from evm_runtime.exceptions import ConclaveError, NonceTooLow, NotFound
 from evm_runtime.fees import DEFAULT_PRIORITY_FEE
 from evm_runtime.state_patch import StatePatch
 from evm_runtime.types import ZERO_ADDRESS, Address, Hash32
@@ -40,6 +40,7 @@ from ledger.ordering import Ordering
 from ledger.store import BlockRecord, LedgerStore, LogQuery, StoredBlock
 from migrations import upgrade_to_head
 
+from .admissions import AdmissionQueue
 from .caller import current_token
 from .filters import FilterRegistry
 from .metrics import NodeMetrics
@@ -172,6 +173,7 @@ class Node:
             round_timeout=config.round_timeout,
             on_block=self._on_block,
             on_transaction=self._on_forwarded,
+            execute_apart=isinstance(self.enclave, EnclaveProcess),
         )
         self.metrics.consensus(
             self.ordering.status, lambda: None if self.transport is None else self.transport.stats()
@@ -181,6 +183,13 @@ class Node:
         """What governance configures at the head (None: no governance)."""
         self._follow_network_config()
         keep_recovery_set_current(self.enclave, self.engine)  # disaster recovery (docs/recovery.md)
+        self._head_changes = 0
+        """Counts blocks stored and rewinds: admissions compare it before and after their call."""
+        self._admissions: AdmissionQueue[bytes] | None = None
+        if isinstance(self.enclave, EnclaveProcess):  # in-process, an admission is no round trip
+            self._admissions = AdmissionQueue(
+                self.enclave.admit_many, self._settle_admissions, lambda: self._head_changes
+            )
         self._task: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
 
@@ -347,6 +356,7 @@ class Node:
         self._pending_audiences[tx_hash] = audience
 
     def _on_block(self, block: BlockRecord) -> None:
+        self._head_changes += 1
         for tx in block.transactions:
             self._pending_audiences.pop(tx.hash, None)
         self._follow_network_config()
@@ -551,6 +561,7 @@ class Node:
         self.store.truncate_after(block_number)
         self.enclave.reload_head()
         self.pool.clear()
+        self._head_changes += 1
         self._head = self._load_head()
         self.ordering.reset()
 
@@ -572,7 +583,49 @@ class Node:
     def send_raw_transaction(self, raw: bytes, private_for: Sequence[Address] | None = None) -> bytes:
         """Admit a signed transaction into the pool, as confidential to `private_for` if
         given (the caller must be signed in as its sender); return its hash."""
-        admitted = self.enclave.admit(raw, private_for, current_token())
+        return self._accept(self.enclave.admit(raw, private_for, current_token()))
+
+    async def send_raw_transaction_later(
+        self, raw: bytes, private_for: Sequence[Address] | None = None
+    ) -> bytes:
+        """`send_raw_transaction` for a caller on the event loop. With the enclave in a
+        process of its own, the loop goes on serving while the transaction is admitted:
+        transactions that arrive meanwhile are admitted together in the next call
+        (`gateway.admissions`), each with its own `private_for` and caller's token, each
+        caller answered with its own hash or error."""
+        if self._admissions is None:
+            return self.send_raw_transaction(raw, private_for)
+        parties = None if private_for is None else tuple(private_for)
+        return await self._admissions.admit(Submission(raw, parties, current_token()))
+
+    def _settle_admissions(
+        self, outcomes: Sequence[Admitted | ConclaveError], epoch: int
+    ) -> list[bytes | ConclaveError]:
+        """Pool what one `admit_many` call admitted, in order; per transaction its hash or
+        its error. If a block was stored while the call was in flight (`epoch` changed), the
+        nonces were checked before that block: a transaction whose nonce the block used
+        leaves the pool at once, and its caller hears "nonce too low", as it would have
+        from an admission after the block."""
+        results: list[bytes | ConclaveError] = []
+        for outcome in outcomes:
+            try:
+                results.append(outcome if isinstance(outcome, ConclaveError) else self._accept(outcome))
+            except ConclaveError as refused:
+                results.append(refused)
+        senders = list({outcome.transaction.sender for outcome in outcomes if isinstance(outcome, Admitted)})
+        if epoch == self._head_changes or not senders:
+            return results
+        nonces = dict(zip(senders, self.enclave.account_nonces(senders), strict=True))
+        stale = set(self.pool.prune_stale(senders, nonces.__getitem__))
+        return [
+            NonceTooLow(f"nonce too low: a block stored meanwhile used nonce {outcome.transaction.nonce}")
+            if isinstance(outcome, Admitted) and result in stale
+            else result
+            for outcome, result in zip(outcomes, results, strict=True)
+        ]
+
+    def _accept(self, admitted: Admitted) -> bytes:
+        """Pool a transaction the enclave admitted and forward it; its hash."""
         self._pool_admitted(admitted)
         self.ordering.forward(admitted.forward)
         return admitted.transaction.hash

@@ -167,7 +167,10 @@ class Ordering:
         on_block: Callable[[BlockRecord], None] = lambda block: None,
         on_transaction: Callable[[bytes], None] = lambda data: None,
         clock: Callable[[], float] = time.time,
+        execute_apart: bool = False,
     ) -> None:
+        """`execute_apart`: the executor runs in another process (an enclave process), so
+        blocks execute on a worker thread even with one validator (`_executing`)."""
         self._store = store
         self._pool = pool
         self._executor = executor
@@ -182,6 +185,7 @@ class Ordering:
         self._on_block = on_block
         self._on_transaction = on_transaction
         self._clock = clock
+        self._execute_apart = execute_apart
         self._wake = asyncio.Event()
         self.time_offset = 0
         """Seconds added to the clock for block timestamps (dev chains travel in time)."""
@@ -416,13 +420,15 @@ class Ordering:
 
     async def _executing(self, work: Callable[..., T], *args: Any) -> T:
         """`work(*args)`, counted as execution in progress (`_expire`): on a worker thread
-        when other validators are there to answer meanwhile; alone, at once (measured faster:
-        the node's admissions would contend with the execution for the enclave's
-        interpreter, and nothing waits for this node's answers but its own clients)."""
+        when other validators are there to answer meanwhile, or when the executor runs in
+        another process (the event loop then goes on admitting transactions while it waits:
+        the two processes run on two cores); alone with the executor in this process, at
+        once (measured faster: the node's admissions would contend with the execution for
+        this one interpreter, and nothing waits for this node's answers but its own clients)."""
         self._executing_now += 1
         started = time.monotonic()
         try:
-            if len(self._validators) <= 1:
+            if len(self._validators) <= 1 and not self._execute_apart:
                 return work(*args)
             return await asyncio.to_thread(work, *args)
         finally:

@@ -21,7 +21,7 @@ from ..views import (
     receipt_view,
     transaction_view,
 )
-from .registry import Param, rpc
+from .registry import Param, awaited, rpc
 
 # -- transactions ---------------------------------------------------------------------
 
@@ -29,6 +29,11 @@ from .registry import Param, rpc
 @rpc("eth_sendRawTransaction", Param("transaction", p.data))
 def eth_send_raw_transaction(node: Node, raw: bytes) -> str:
     return data(node.send_raw_transaction(raw))
+
+
+@awaited("eth_sendRawTransaction")
+async def eth_send_raw_transaction_later(node: Node, raw: bytes) -> str:
+    return data(await node.send_raw_transaction_later(raw))
 
 
 def stored_transaction_view(

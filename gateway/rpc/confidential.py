@@ -18,7 +18,7 @@ from evm_runtime.types import Address
 from .. import params as p
 from ..hexcodec import data
 from ..node import Node
-from .registry import Param, rpc
+from .registry import Param, awaited, rpc
 
 
 def private_options(value: Any) -> tuple[Address, ...]:
@@ -45,3 +45,10 @@ def private_options(value: Any) -> tuple[Address, ...]:
 )
 def conclave_send_raw_private_transaction(node: Node, raw: bytes, private_for: tuple[Address, ...]) -> str:
     return data(node.send_raw_transaction(raw, private_for))
+
+
+@awaited("conclave_sendRawPrivateTransaction")
+async def conclave_send_raw_private_transaction_later(
+    node: Node, raw: bytes, private_for: tuple[Address, ...]
+) -> str:
+    return data(await node.send_raw_transaction_later(raw, private_for))

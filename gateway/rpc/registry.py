@@ -7,8 +7,8 @@ errors are mapped in `gateway.errors`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import params as p
@@ -29,6 +29,8 @@ class Method:
     params: tuple[Param, ...]
     dev_only: bool = False
     """Served by `conclave dev` only; a production node answers -32601."""
+    later: Callable[..., Awaitable[Any]] | None = None
+    """The same method for a caller on the event loop (`awaited`), if it has such a form."""
 
 
 METHODS: dict[str, Method] = {}
@@ -43,6 +45,18 @@ def rpc(
         if name in METHODS:
             raise ValueError(f"method {name} registered twice")
         METHODS[name] = Method(name, handler, params, dev_only)
+        return handler
+
+    return register
+
+
+def awaited(name: str) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+    """Register the decorated coroutine function as the form of method `name` that the
+    HTTP handler awaits (`gateway.jsonrpc.handle_body_later`): same parameters, same
+    answer, but the event loop may serve other requests while it waits."""
+
+    def register(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        METHODS[name] = replace(METHODS[name], later=handler)
         return handler
 
     return register

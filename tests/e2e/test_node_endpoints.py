@@ -40,5 +40,5 @@ def test_metrics_are_prometheus_text_and_count_work(node: DevNode, w3: Web3) -> 
     assert samples[("conclave_rpc_request_seconds_count", (("method", "eth_sendRawTransaction"),))] >= 1
     assert samples[("conclave_transactions_total", ())] >= 1
     assert samples[("conclave_latest_block", ())] >= 1
-    assert samples[("conclave_enclave_call_seconds_count", (("call", "admit"),))] >= 1
+    assert samples[("conclave_enclave_call_seconds_count", (("call", "admit_many"),))] >= 1  # HTTP: gathered
     assert samples[("conclave_enclave_call_seconds_count", (("call", "execute"),))] >= 1

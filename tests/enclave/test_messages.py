@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from enclave.messages import (
     DATACLASS_TAG,
+    ERROR_TAG,
     MAX_FRAME_BYTES,
     METHODS,
     EnclaveFailure,
@@ -122,6 +123,21 @@ def test_domain_errors_cross_with_their_type_and_data() -> None:
         raise_failure(*failure(NonceTooLow("nonce too low"))[1:])
 
 
+def test_domain_errors_in_a_result_cross_as_values_with_their_type_and_data() -> None:
+    """`admit_many` answers a refused transaction with its error, among admitted ones."""
+    reverted, too_low = decode(
+        encode([ExecutionReverted("reverted", b"\x08\xc3"), NonceTooLow("nonce too low")])
+    )
+    assert (
+        type(reverted) is ExecutionReverted and reverted.data == b"\x08\xc3" and str(reverted) == "reverted"
+    )
+    assert type(too_low) is NonceTooLow and str(too_low) == "nonce too low"
+    with pytest.raises(ProtocolError):
+        decode(cbor2.dumps(cbor2.CBORTag(ERROR_TAG, ["KeyError", "x", {}])))
+    with pytest.raises(TypeError):
+        encode(KeyError("x"))  # only domain errors cross as values
+
+
 def test_other_errors_arrive_as_enclave_failures() -> None:
     with pytest.raises(EnclaveFailure, match="KeyError"):
         raise_failure(*failure(KeyError("x"))[1:])
@@ -181,5 +197,5 @@ def test_an_oversized_frame_is_refused_before_reading_it() -> None:
 
 
 def test_the_calls_are_the_enclave_interface() -> None:
-    assert {"admit", "execute", "committed", "call", "estimate_gas", "balance"} <= METHODS
+    assert {"admit", "admit_many", "execute", "committed", "call", "estimate_gas", "balance"} <= METHODS
     assert "params" not in METHODS and "measurement" not in METHODS
