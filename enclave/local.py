@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import rlp
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eth.abc import BlockHeaderAPI, StateAPI
 from eth_account import Account
 
@@ -117,6 +119,7 @@ T = TypeVar("T")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MAX_OPENED_BLOCKS = 100_000
 """The most blocks one request opens the confidential transactions of."""
+TRANSACTION_SEAL_INFO = b"conclave/transaction-seal-key/v1"
 MAX_CLOCK_DRIFT = 15
 """Seconds a proposed block's time may be ahead of this node's clock."""
 RELAY_TIP = 10**9
@@ -196,6 +199,14 @@ class InProcessEnclave:
     def node_keys(self) -> NodeKeys:
         identity = self._keys.identity
         return NodeKeys(identity.address, identity.public_key, self._keys.attestation_root)
+
+    def transaction_seal_key(self) -> bytes:
+        """The key an enclave process seals the transactions it hands the host with
+        (`enclave.messages`); not a call of the host's. Derived from the identity key, so
+        seals outlive a restart of the process."""
+        return HKDF(algorithm=SHA256(), length=32, salt=None, info=TRANSACTION_SEAL_INFO).derive(
+            self._keys.identity.key.secret
+        )
 
     def quote(self, report_data: bytes) -> bytes:
         if len(report_data) > REPORT_DATA_BYTES:

@@ -33,7 +33,10 @@ from .messages import (
     RESULT,
     EnclaveFacts,
     ProtocolError,
+    decode,
     failure,
+    guard_transactions,
+    read_body,
     read_frame,
     write_frame,
 )
@@ -58,14 +61,15 @@ def serve_calls(enclave: InProcessEnclave, inbox: IO[bytes], outbox: IO[bytes]) 
     """Answer calls until the host closes the channel."""
     while True:
         try:
-            message = read_frame(inbox)
-            write_frame(outbox, _answer(enclave, message))
+            body = read_body(inbox)
+            write_frame(outbox, _answer(enclave, body))
         except (EOFError, BrokenPipeError, OSError):
             return  # the host has gone: so does its enclave
 
 
-def _answer(enclave: InProcessEnclave, message: Any) -> list[Any]:
+def _answer(enclave: InProcessEnclave, body: bytes) -> list[Any]:
     try:
+        message = decode(body)
         if not (isinstance(message, list) and len(message) == 3 and message[0] == CALL):
             raise ProtocolError("expected [CALL, method, args]")
         _, method, args = message
@@ -109,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         keys_dir=args.keys_dir,
         renew_foreign_keys=args.renew_foreign_keys,
     )
+    guard_transactions(enclave.transaction_seal_key(), params.chain_id)
     if args.read_channel is not None:
         read_in, read_out = (int(fd) for fd in args.read_channel.split(","))
         reads = threading.Thread(

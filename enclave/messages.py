@@ -12,21 +12,30 @@ There are two channels, each a pair of pipes: the *block* channel carries the ca
 execute and commit blocks (`BLOCK_CALLS`), the *read* channel everything else, so that
 admitting transactions and answering reads go on while a block executes (the enclave
 serves each channel on its own thread). On each channel, one call is answered before the
-next is sent. Values are plain data: None, booleans,
-integers of any size, bytes, text, arrays, maps, and the dataclasses of Conclave's own
-packages (tag `DATACLASS_TAG`: [module, name, field values]). A `DecodedTransaction`
-crosses as its raw bytes, sender and `private_for` (tag `TRANSACTION_TAG`) and is rebuilt on arrival
-without recovering the sender again; each side remembers the transactions it sent or got
-last, so one that crosses back (admitted, then executed) is not decoded again. Errors
-cross as the name of a `ConclaveError` subclass and are raised again as that class on the
-other side; any other error of the enclave arrives as `EnclaveFailure`. A `ConclaveError`
-that is part of a result (`admit_many`: one per refused transaction) crosses the same way
-as a value (tag `ERROR_TAG`: [name, message, attributes]) and arrives as that class.
+next is sent. Values are plain data: None, booleans, integers of any size, bytes, text,
+arrays, maps, and the dataclasses of Conclave's own packages (tag `DATACLASS_TAG`:
+[module, name, field values]). Errors cross as the name of a `ConclaveError` subclass and
+are raised again as that class on the other side; any other error of the enclave arrives
+as `EnclaveFailure`. A `ConclaveError` that is part of a result (`admit_many`: one per
+refused transaction) crosses the same way as a value (tag `ERROR_TAG`: [name, message,
+attributes]) and arrives as that class.
+
+A `DecodedTransaction` crosses as its raw bytes, sender, `private_for` and seal (tag
+`TRANSACTION_TAG`). The enclave side seals each one it sends (an HMAC over the other three
+under a key of its own: `guard_transactions`); the host keeps the seal with it and gives
+it back. The host takes the enclave's word; the enclave takes a transaction as the host
+describes it only with its own seal, and otherwise recovers the sender again (it must be
+the one claimed) and refuses a confidential one, whose audience only it settles. (A host
+may still hand a confidential transaction back as public: it holds the signed bytes, which
+anyone may send as public.) Each side remembers the transactions it sent or got last, so
+one that crosses back (admitted, then executed) is not decoded again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 import struct
 import sys
 import threading
@@ -39,12 +48,12 @@ import cbor2
 
 from evm_runtime.chain import ChainParams
 from evm_runtime.exceptions import ConclaveError
-from evm_runtime.transactions import DecodedTransaction, decode_recovered
+from evm_runtime.transactions import DecodedTransaction, decode_recovered, decode_signed_transaction
 from evm_runtime.types import Address
 
 from .interface import EnclaveAPI
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 MAX_FRAME_BYTES = 256 * 1024 * 1024
 HELLO, CALL, RESULT, FAILURE = "hello", "call", "result", "failure"
 DATACLASS_TAG = 40_000
@@ -111,23 +120,67 @@ class _RecentTransactions:
                 self._by_raw.popitem(last=False)
 
     def rebuild(
-        self, raw: bytes, sender: Address, private_for: tuple[Address, ...] | None
+        self, raw: bytes, sender: Address, private_for: tuple[Address, ...] | None, seal: bytes
     ) -> DecodedTransaction:
+        """The transaction the enclave settled as `raw` from `sender` for `private_for`."""
         with self._lock:
             known = self._by_raw.get(raw)
         if known is None or known.sender != sender:
             known = decode_recovered(raw, sender)
             self.remember(known)
-        return known if known.private_for == private_for else replace(known, private_for=private_for)
+        if known.private_for == private_for and known.seal == seal:
+            return known
+        return replace(known, private_for=private_for, seal=seal)
 
 
 _recent = _RecentTransactions(RECENT_TRANSACTIONS)
 
 
+class _TransactionGuard:
+    """The enclave side's seals: made on what it sends, checked on what it gets back."""
+
+    def __init__(self, key: bytes, chain_id: int) -> None:
+        self._key = key
+        self._chain_id = chain_id
+
+    def seal(self, raw: bytes, sender: Address, private_for: tuple[Address, ...] | None) -> bytes:
+        audience = b"\x00" if private_for is None else b"\x01" + len(private_for).to_bytes(2, "big")
+        fields = sender + audience + b"".join(private_for or ()) + raw
+        return hmac.new(self._key, fields, hashlib.sha256).digest()
+
+    def receive(
+        self, raw: bytes, sender: Address, private_for: tuple[Address, ...] | None, seal: bytes
+    ) -> DecodedTransaction:
+        """The transaction as the host describes it if sealed here; else decoded again."""
+        if hmac.compare_digest(seal, self.seal(raw, sender, private_for)):
+            return _recent.rebuild(raw, sender, private_for, b"")
+        if private_for is not None:
+            raise ProtocolError("a confidential transaction came back without the enclave's seal")
+        try:
+            decoded = decode_signed_transaction(raw, self._chain_id)
+        except ConclaveError as refused:
+            raise ProtocolError(f"a transaction that was never admitted: {refused}") from None
+        if decoded.sender != sender:
+            raise ProtocolError(f"transaction 0x{decoded.hash.hex()} is not from 0x{sender.hex()}")
+        return decoded
+
+
+_guard: _TransactionGuard | None = None
+
+
+def guard_transactions(key: bytes, chain_id: int) -> None:
+    """Make this process the enclave side of the channel (`enclave.main`): the transactions
+    it sends are sealed with `key`, those it gets back checked (see the module's rules)."""
+    global _guard
+    _guard = _TransactionGuard(key, chain_id)
+
+
 def _encode_default(encoder: cbor2.CBOREncoder, value: Any) -> None:
     if isinstance(value, DecodedTransaction):
         _recent.remember(value)
-        encoder.encode(cbor2.CBORTag(TRANSACTION_TAG, [value.raw, value.sender, value.private_for]))
+        raw, sender, private_for = value.raw, value.sender, value.private_for
+        seal = value.seal if _guard is None else _guard.seal(raw, sender, private_for)
+        encoder.encode(cbor2.CBORTag(TRANSACTION_TAG, [raw, sender, private_for, seal]))
     elif isinstance(value, ConclaveError):
         encoder.encode(cbor2.CBORTag(ERROR_TAG, failure(value)[1:]))
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -156,9 +209,11 @@ def _dataclass_of(module: str, name: str) -> type:
 
 def _decode_tag(tag: cbor2.CBORTag, *_: Any) -> Any:
     if tag.tag == TRANSACTION_TAG:
-        raw, sender, private_for = tag.value
+        raw, sender, private_for, seal = tag.value
         parties = None if private_for is None else tuple(Address(party) for party in private_for)
-        return _recent.rebuild(raw, Address(sender), parties)
+        if _guard is None:  # the host: the enclave's word
+            return _recent.rebuild(raw, Address(sender), parties, seal)
+        return _guard.receive(raw, Address(sender), parties, seal)
     if tag.tag == DATACLASS_TAG:
         module, name, fields = tag.value
         return _dataclass_of(module, name)(*(_thawed(field) for field in fields))
@@ -178,6 +233,8 @@ def decode(body: bytes) -> Any:
     try:
         return cbor2.loads(body, tag_hook=_decode_tag)
     except (cbor2.CBORDecodeError, TypeError, ValueError) as exc:
+        if isinstance(exc.__cause__, ProtocolError):  # a tag refused (cbor2 wraps it)
+            raise exc.__cause__ from None
         raise ProtocolError(f"undecodable message: {exc}") from None
 
 
@@ -236,11 +293,16 @@ def write_frame(stream: IO[bytes], message: Any) -> None:
 
 def read_frame(stream: IO[bytes]) -> Any:
     """The next message; EOFError when the other side has gone."""
+    return decode(read_body(stream))
+
+
+def read_body(stream: IO[bytes]) -> bytes:
+    """The next frame's body, not decoded yet; EOFError when the other side has gone."""
     header = _read_exactly(stream, _LENGTH.size)
     (length,) = _LENGTH.unpack(header)
     if length > MAX_FRAME_BYTES:
         raise ProtocolError(f"a frame of {length} bytes exceeds {MAX_FRAME_BYTES}")
-    return decode(_read_exactly(stream, length))
+    return _read_exactly(stream, length)
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:

@@ -74,6 +74,9 @@ class DecodedTransaction:
     private_for: tuple[Address, ...] | None = None
     """Who else may see it, if it was sent as confidential (`evm_runtime.confidential`);
     None: it was sent as public."""
+    seal: bytes = b""
+    """The enclave's MAC over raw bytes, sender and `private_for`, when it came from an
+    enclave process (`enclave.messages`): given back, it shows that the enclave settled them."""
 
     @property
     def hash(self) -> bytes:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import os
 import threading
+from dataclasses import replace
 
 import cbor2
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from enclave import messages
 from enclave.messages import (
     DATACLASS_TAG,
     ERROR_TAG,
@@ -21,6 +23,7 @@ from enclave.messages import (
     decode,
     encode,
     failure,
+    guard_transactions,
     raise_failure,
     read_frame,
     write_frame,
@@ -30,7 +33,7 @@ from evm_runtime.transactions import CallRequest
 from evm_runtime.types import Address, ExecutedTransaction, Hash32, LogRecord
 from ledger.ordering import ExecutionResult
 from ledger.store import BlockRecord
-from tests.evm_runtime.chainkit import ACCOUNTS, decoded
+from tests.evm_runtime.chainkit import ACCOUNTS, CHAIN_ID, address_of, decoded, sign
 
 _plain = st.recursive(
     st.none() | st.booleans() | st.integers() | st.binary(max_size=40) | st.text(max_size=20),
@@ -199,3 +202,78 @@ def test_an_oversized_frame_is_refused_before_reading_it() -> None:
 def test_the_calls_are_the_enclave_interface() -> None:
     assert {"admit", "admit_many", "execute", "committed", "call", "estimate_gas", "balance"} <= METHODS
     assert "params" not in METHODS and "measurement" not in METHODS
+
+
+# -- transactions crossing back to the enclave --------------------------------------------
+
+SEAL_KEY = b"k" * 32
+
+
+class Sides:
+    """Both ends of the channel in one process: the enclave side seals and checks."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._monkeypatch = monkeypatch
+        monkeypatch.setattr(messages, "_guard", None)
+
+    def from_enclave(self, value: object) -> object:
+        guard_transactions(SEAL_KEY, CHAIN_ID)
+        body = encode(value)
+        self._monkeypatch.setattr(messages, "_guard", None)
+        return decode(body)
+
+    def to_enclave(self, value: object, key: bytes = SEAL_KEY) -> object:
+        body = encode(value)
+        guard_transactions(key, CHAIN_ID)
+        try:
+            return decode(body)
+        finally:
+            self._monkeypatch.setattr(messages, "_guard", None)
+
+
+@pytest.fixture
+def sides(monkeypatch: pytest.MonkeyPatch) -> Sides:
+    return Sides(monkeypatch)
+
+
+PARTIES = (address_of(ACCOUNTS[1]), address_of(ACCOUNTS[2]))
+
+
+def test_a_transaction_the_enclave_settled_comes_back_as_it_was(sides: Sides) -> None:
+    settled = replace(decoded(ACCOUNTS[0], nonce=4), private_for=PARTIES)
+    held = sides.from_enclave(settled)
+    assert held.seal and (held.sender, held.private_for) == (settled.sender, PARTIES)
+    back = sides.to_enclave([held])[0]
+    assert (back.raw, back.sender, back.private_for, back.nonce) == (settled.raw, settled.sender, PARTIES, 4)
+
+
+def test_the_host_cannot_change_who_sent_a_transaction(sides: Sides) -> None:
+    held = sides.from_enclave(decoded(ACCOUNTS[0], nonce=1))
+    forged = replace(held, sender=address_of(ACCOUNTS[3]))
+    with pytest.raises(ProtocolError, match="is not from"):
+        sides.to_enclave([forged])
+
+
+def test_the_host_cannot_widen_or_change_an_audience(sides: Sides) -> None:
+    held = sides.from_enclave(replace(decoded(ACCOUNTS[0]), private_for=PARTIES))
+    for audience in (PARTIES + (address_of(ACCOUNTS[4]),), PARTIES[:1]):
+        with pytest.raises(ProtocolError, match="without the enclave's seal"):
+            sides.to_enclave([replace(held, private_for=audience)])
+
+
+def test_an_unsealed_transaction_is_decoded_again_and_must_be_genuine(sides: Sides) -> None:
+    genuine = decoded(ACCOUNTS[0], nonce=2)
+    again = sides.to_enclave([genuine])[0]  # never crossed: no seal
+    assert (again.sender, again.nonce, again.private_for) == (genuine.sender, 2, None)
+    other_chain = replace(genuine, raw=sign(ACCOUNTS[0], chainId=CHAIN_ID + 1))
+    with pytest.raises(ProtocolError, match="never admitted"):
+        sides.to_enclave([other_chain])
+    tampered = genuine.raw[:-1] + bytes([genuine.raw[-1] ^ 1])  # the signature's last byte
+    with pytest.raises(ProtocolError, match="is not from"):
+        sides.to_enclave([replace(genuine, raw=tampered)])
+
+
+def test_a_seal_is_bound_to_its_key(sides: Sides) -> None:
+    held = sides.from_enclave(replace(decoded(ACCOUNTS[0]), private_for=PARTIES))
+    with pytest.raises(ProtocolError, match="without the enclave's seal"):
+        sides.to_enclave([held], key=b"another enclave's key".ljust(32, b"."))

@@ -24,12 +24,12 @@ from gateway.jsonrpc import handle_body, handle_body_later
 from gateway.node import Node
 from tests.evm_runtime.chainkit import ACCOUNTS, address_of, sign
 from tests.gateway.inprocess import ALICE, BOB, body, request
-from tests.gateway.test_receipts import token_for
+from tests.support.sign_in import enclave_token
 
 
 def test_admit_many_answers_each_submission_with_its_admission_or_its_error(node: Node) -> None:
     carol = ACCOUNTS[2]
-    token = token_for(node, carol)
+    token = enclave_token(node.enclave, carol)
     first, second = sign(ALICE, nonce=0), sign(ALICE, nonce=1)
     confidential = sign(carol, nonce=0)
     outcomes = node.enclave.admit_many(
@@ -79,7 +79,7 @@ def test_submissions_that_arrive_during_a_call_go_together_in_the_next(node: Nod
     gated = _Gated(node.enclave.admit_many)
     queue: AdmissionQueue[bytes] = AdmissionQueue(gated, node._settle_admissions, lambda: node._head_changes)
     carol = ACCOUNTS[2]
-    token = token_for(node, carol)
+    token = enclave_token(node.enclave, carol)
     alice = [sign(ALICE, nonce=nonce) for nonce in range(4)]
     private = sign(carol, nonce=0)
 

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from eth_abi import encode as abi_encode
-from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
-from enclave.auth import SiweMessage, rfc3339
 from gateway.caller import acting_as
 from gateway.cli import main
 from gateway.node import Node
@@ -27,6 +24,7 @@ from governance.system_contract import GOVERNANCE_ADDRESS
 from ledger.receipts import receipt_to_json
 from tests.evm_runtime.chainkit import ACCOUNTS, address_of, sign
 from tests.gateway.inprocess import ALICE, BOB, call, make_node, post, request
+from tests.support.sign_in import enclave_token
 
 from .cluster import CHAIN_ID, Cluster, eventually
 
@@ -107,23 +105,12 @@ def test_the_command_line_verifies_a_receipt_file(
 # -- confidential transactions --------------------------------------------------------
 
 
-def token_for(node: Node, account: LocalAccount) -> str:
-    domain = "127.0.0.1:8545"
-    text = SiweMessage(
-        domain,
-        account.address,
-        f"http://{domain}",
-        node.params.chain_id,
-        node.enclave.auth_challenge(),
-        rfc3339(time.time()),
-    ).text()
-    signature = bytes(account.sign_message(encode_defunct(text=text)).signature)
-    return node.enclave.auth_login(text, signature, domain).token
-
-
 def test_a_confidential_transactions_receipt_is_for_its_parties_only(dev_chain: Node) -> None:
     retailer, partner, outsider = ACCOUNTS[2], ACCOUNTS[3], ACCOUNTS[4]
-    tokens = {account.address: token_for(dev_chain, account) for account in (retailer, partner, outsider)}
+    tokens = {
+        account.address: enclave_token(dev_chain.enclave, account)
+        for account in (retailer, partner, outsider)
+    }
     secret = b"40 pallets of widgets at 12.50".ljust(32, b".")
     raw = sign(retailer, chainId=dev_chain.params.chain_id, gas=40_000, data=secret, maxFeePerGas=10**11)
     with acting_as(tokens[retailer.address]):
