@@ -70,11 +70,6 @@ def address_of(public_key: bytes) -> Address:
     return _address_of(PublicKey(public_key))
 
 
-def recover_signer(message_hash: bytes, signature: bytes) -> Address:
-    """The address whose key made `signature` (as `NodeIdentity.sign_hash`) over `message_hash`."""
-    return _address_of(PublicKey.from_signature_and_message(signature, message_hash, hasher=None))
-
-
 class ValidatorKey:
     """A node identity as a validator's `Signer`: it signs `validator_digest`s only."""
 

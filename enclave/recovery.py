@@ -37,8 +37,8 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eth_hash.auto import keccak
 from eth_keys import keys
-from eth_keys.exceptions import BadSignature, ValidationError
 
+from evm_runtime.signatures import InvalidSignature, recover_signer
 from evm_runtime.types import Address
 from governance.state import GovernanceState
 
@@ -278,14 +278,12 @@ def open_submission(
     """Who signed a submission and its share, opened with the enclave's node key;
     UnsealError for a bad signature or a share encrypted to another enclave."""
     try:
-        signer = keys.Signature(signature).recover_public_key_from_msg_hash(
-            submission_digest(encrypted, chain_id)
-        )
-    except (BadSignature, ValidationError, ValueError):
+        signer = recover_signer(submission_digest(encrypted, chain_id), signature)
+    except InvalidSignature:
         raise UnsealError(
             "the signature does not verify: sign the submission with the member's key"
         ) from None
     share = decrypt_with(node_key, encrypted, SUBMISSION_INFO, chain_id.to_bytes(32, "big"))
     if len(share) != SHARE_BYTES:
         raise UnsealError("not a recovery share")
-    return Address(signer.to_canonical_address()), share
+    return signer, share

@@ -1,12 +1,13 @@
-"""Recovering a signed transaction's sender, once, straight from its encoding.
+"""Recovering who signed: a transaction's sender, once, straight from its encoding; the
+signer of a 32-byte hash (`recover_signer`: validator votes, member approvals).
 
 The message a sender signs is the transaction's RLP list without the signature fields
 (EIP-155 for legacy transactions: with chain id, 0, 0 in their place; EIP-2718 typed
 transactions: the type byte before the list). It is cut out of the encoded transaction
 rather than re-encoded, and the public key is recovered with libsecp256k1.
 
-The rule for signatures (EIP-2): 0 < r < n, 0 < s <= n/2, y parity 0 or 1. A transaction
-whose signature breaks it, or from which no key can be recovered, is refused.
+The rule for signatures (EIP-2): 0 < r < n, 0 < s <= n/2, y parity 0 or 1. A signature
+that breaks it, or from which no key can be recovered, is refused.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .types import Address
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 SIGNATURE_FIELDS = 3
+SIGNATURE_BYTES = 65
 
 
 class InvalidSignature(ValueError):
@@ -87,3 +89,15 @@ def recover_sender(message_hash: bytes, y_parity: int, r: int, s: int) -> Addres
     except ValueError as exc:
         raise InvalidSignature("no public key can be recovered from the signature") from exc
     return Address(keccak(public_key.format(compressed=False)[1:])[12:])
+
+
+def recover_signer(message_hash: bytes, signature: bytes) -> Address:
+    """The address whose key made `signature` over the 32-byte `message_hash`: 65 bytes
+    r ‖ s ‖ v, v the y parity (0 or 1, or 27 or 28 as Ethereum tools write it)."""
+    if len(message_hash) != 32:
+        raise InvalidSignature(f"a signed hash has 32 bytes, not {len(message_hash)}")
+    if len(signature) != SIGNATURE_BYTES:
+        raise InvalidSignature(f"a signature has {SIGNATURE_BYTES} bytes (r ‖ s ‖ v), not {len(signature)}")
+    v = signature[64] - 27 if signature[64] in (27, 28) else signature[64]
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big")
+    return recover_sender(bytes(message_hash), v, r, s)

@@ -31,8 +31,8 @@ from pydantic import BaseModel, Field
 from enclave.interface import RecoveryStatus
 from enclave.recovery import RecoverySet
 from evm_runtime.exceptions import InvalidRequest, NotFound, NotPermitted
+from evm_runtime.signatures import SIGNATURE_BYTES
 from evm_runtime.types import Address
-from governance.reopening import SIGNATURE_BYTES
 from ledger.recovery_sets import latest_recovery_set
 
 from .reopening import Proposed, Reopenings

@@ -27,11 +27,11 @@ import rlp
 from eth.abc import BlockHeaderAPI, StateAPI
 from eth_hash.auto import keccak
 from eth_keys import keys
-from eth_keys.exceptions import BadSignature, ValidationError
 
 from evm_runtime.block_builder import BuiltBlock
 from evm_runtime.chain import ChainParams
 from evm_runtime.record_blocks import build_record_block, stored_record
+from evm_runtime.signatures import InvalidSignature, recover_signer
 from evm_runtime.state_db import NodeCache
 from evm_runtime.system_contracts import StateStore
 from evm_runtime.types import Address, Hash32
@@ -47,7 +47,6 @@ REOPENING_MAGIC = b"conclave reopening v1\x00"
 APPROVAL_INFO = b"conclave/reopening-approval/v1"
 MAX_VALIDATORS = 64
 MAX_APPROVALS = 255
-SIGNATURE_BYTES = 65
 
 
 class TooFewApprovals(GovernanceError):
@@ -141,15 +140,12 @@ def sign_approval(reopening: Reopening, member_key: bytes) -> bytes:
 def approver(reopening: Reopening, signature: bytes) -> Address:
     """Who signed an approval of `reopening`; InvalidAction if the signature is malformed."""
     try:
-        if len(signature) != SIGNATURE_BYTES:
-            raise ValueError("length")
-        public_key = keys.Signature(signature).recover_public_key_from_msg_hash(reopening.approval_digest)
-    except (BadSignature, ValidationError, ValueError):
+        return recover_signer(reopening.approval_digest, signature)
+    except InvalidSignature:
         raise InvalidAction(
             "an approval's signature does not verify: sign the reopening's approval digest "
             "with the member's account key (65 bytes r ‖ s ‖ v)"
         ) from None
-    return Address(public_key.to_canonical_address())
 
 
 def approvers(state: GovernanceState, approved: ApprovedReopening) -> frozenset[Address]:

@@ -58,7 +58,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import rlp
-from coincurve import PublicKey
 from eth.abc import BlockHeaderAPI
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
@@ -66,6 +65,7 @@ from eth_utils import to_checksum_address
 from evm_runtime.chain import decode_header
 from evm_runtime.exceptions import ConclaveError
 from evm_runtime.receipt_proofs import InvalidProof, proven_storage, verify_index
+from evm_runtime.signatures import InvalidSignature, recover_signer
 from evm_runtime.transactions import decode_recovered, decode_signed_transaction
 from evm_runtime.types import ZERO_ADDRESS, Address, Hash32
 
@@ -392,14 +392,11 @@ def _reopened(
 
 
 def _approver(digest: bytes, signature: bytes) -> Address | None:
-    """Who signed the 32-byte `digest` (r ‖ s ‖ v, v 0 or 1); None if it is not a signature."""
-    if len(digest) != 32 or len(signature) != 65 or signature[64] > 1:
-        return None
+    """Who signed the 32-byte `digest`; None if it is not a signature."""
     try:
-        public = PublicKey.from_signature_and_message(bytes(signature), bytes(digest), hasher=None)
-    except ValueError:
+        return recover_signer(digest, signature)
+    except InvalidSignature:
         return None
-    return Address(keccak(public.format(compressed=False)[1:])[12:])
 
 
 def _validators_after(

@@ -10,9 +10,9 @@ client checking a commit certificate recovers each seal over this digest.
 
 from __future__ import annotations
 
-from coincurve import PublicKey
 from eth_utils import keccak
 
+from evm_runtime.signatures import InvalidSignature, recover_signer
 from evm_runtime.types import Address, Hash32
 
 VALIDATOR_PREFIX = b"\x19Conclave validator:\n"
@@ -29,15 +29,9 @@ def validator_digest(message_hash: bytes) -> Hash32:
 def recover_validator(message_hash: bytes, signature: bytes) -> Address | None:
     """The address whose key made `signature` (r ‖ s ‖ v, v in 0..1 or 27..28) as a validator
     signature over `message_hash`; None if it is not one."""
-    if len(message_hash) != 32 or len(signature) != SIGNATURE_LENGTH:
-        return None
-    v = signature[64] - 27 if signature[64] in (27, 28) else signature[64]
-    if v > 1:
+    if len(message_hash) != 32:
         return None
     try:
-        public = PublicKey.from_signature_and_message(
-            bytes(signature[:64]) + bytes([v]), validator_digest(message_hash), hasher=None
-        )
-    except ValueError:
+        return recover_signer(validator_digest(message_hash), signature)
+    except InvalidSignature:
         return None
-    return Address(keccak(public.format(compressed=False)[1:])[12:])

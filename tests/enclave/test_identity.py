@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
-from enclave.identity import NodeIdentity, recover_signer
+from enclave.identity import NodeIdentity
 from enclave.sealing import UnsealError, derive_sealing_key
+from evm_runtime.signatures import recover_signer
 
 
 def test_address_is_the_ethereum_address_of_the_key() -> None:

@@ -1,5 +1,6 @@
 """Sender recovery from the encoding, against py-evm's own recovery."""
 
+import pytest
 from eth._utils.transactions import extract_transaction_sender
 from eth_account import Account
 from eth_utils import to_checksum_address
@@ -7,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evm_runtime.chain import VM
-from evm_runtime.signatures import SECP256K1_N, InvalidSignature, recover_sender, signing_hash
+from evm_runtime.signatures import SECP256K1_N, InvalidSignature, recover_sender, recover_signer, signing_hash
 
 CHAIN_ID = 1337
 builder = VM.get_transaction_builder()
@@ -82,3 +83,26 @@ def test_high_s_is_refused() -> None:
         assert "s is out of range" in str(exc)
     else:
         raise AssertionError("a high-s signature was accepted")
+
+
+@given(st.binary(min_size=32, max_size=32))
+@settings(max_examples=25)
+def test_the_signer_of_a_hash_is_recovered_with_either_way_of_writing_v(digest: bytes) -> None:
+    signed = account.unsafe_sign_hash(digest)
+    signature = signed.r.to_bytes(32, "big") + signed.s.to_bytes(32, "big")
+    for v in (signed.v - 27, signed.v):  # y parity, or 27 + y parity
+        assert recover_signer(digest, signature + bytes([v])) == bytes.fromhex(account.address[2:])
+
+
+@pytest.mark.parametrize(
+    "digest, signature, reason",
+    [
+        (b"\x01" * 31, b"\x01" * 65, "32 bytes"),
+        (b"\x01" * 32, b"\x01" * 64, "65 bytes"),
+        (b"\x01" * 32, b"\x01" * 64 + b"\x02", "y parity"),
+        (b"\x01" * 32, bytes(65), "r is out of range"),
+    ],
+)
+def test_what_is_not_a_signature_of_a_hash_is_refused(digest: bytes, signature: bytes, reason: str) -> None:
+    with pytest.raises(InvalidSignature, match=reason):
+        recover_signer(digest, signature)
