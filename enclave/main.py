@@ -42,6 +42,7 @@ from .messages import (
 )
 
 log = logging.getLogger(__name__)
+SWITCH_INTERVAL = 0.001
 
 
 def serve(enclave: InProcessEnclave, inbox: IO[bytes], outbox: IO[bytes]) -> None:
@@ -97,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         "--read-channel", default=None, metavar="IN,OUT", help="the file descriptors of the read channel"
     )
     args = parser.parse_args(argv)
+    # Admissions and reads (the read channel's thread) take the interpreter from a block's
+    # execution within 1 ms rather than the default 5: measured, transfers/s x1.2-1.3.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     logging.basicConfig(
         level=args.log_level.upper(), stream=sys.stderr, format="enclave %(levelname)s: %(message)s"
     )

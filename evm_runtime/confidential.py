@@ -24,6 +24,7 @@ The rules (docs/confidentiality.md tells them to users):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -56,7 +57,9 @@ class HiddenAccount(VMError):
         super().__init__("not found")
 
 
+@functools.lru_cache(maxsize=4096)
 def _base_slot(contract: Address) -> int:
+    """Where `contract`'s creation parties start in the parties registry's storage."""
     return int.from_bytes(keccak(bytes(12) + contract + bytes(32)), "big")
 
 

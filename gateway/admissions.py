@@ -54,6 +54,11 @@ class AdmissionQueue(Generic[T]):
         self.calls = 0
         """How many `admit_many` calls were made (for metrics and tests)."""
 
+    @property
+    def pending(self) -> bool:
+        """Whether an `admit_many` call is in flight (or submissions wait for one)."""
+        return self._sending is not None
+
     async def admit(self, submission: Submission) -> T:
         """The settled result of admitting `submission`; its `ConclaveError` if refused."""
         if len(self._waiting) >= MAX_WAITING:

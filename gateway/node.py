@@ -174,6 +174,7 @@ class Node:
             on_block=self._on_block,
             on_transaction=self._on_forwarded,
             execute_apart=isinstance(self.enclave, EnclaveProcess),
+            admissions_pending=lambda: self._admissions is not None and self._admissions.pending,
         )
         self.metrics.consensus(
             self.ordering.status, lambda: None if self.transport is None else self.transport.stats()

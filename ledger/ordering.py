@@ -168,9 +168,12 @@ class Ordering:
         on_transaction: Callable[[bytes], None] = lambda data: None,
         clock: Callable[[], float] = time.time,
         execute_apart: bool = False,
+        admissions_pending: Callable[[], bool] = lambda: False,
     ) -> None:
         """`execute_apart`: the executor runs in another process (an enclave process), so
-        blocks execute on a worker thread even with one validator (`_executing`)."""
+        blocks execute on a worker thread even with one validator (`_executing`), and
+        blocks built back to back are gathered too (`run`). `admissions_pending`: whether
+        transactions are on their way to the pool (an admission call in flight: `_gather`)."""
         self._store = store
         self._pool = pool
         self._executor = executor
@@ -186,6 +189,7 @@ class Ordering:
         self._on_transaction = on_transaction
         self._clock = clock
         self._execute_apart = execute_apart
+        self._admissions_pending = admissions_pending
         self._wake = asyncio.Event()
         self.time_offset = 0
         """Seconds added to the clock for block timestamps (dev chains travel in time)."""
@@ -715,7 +719,8 @@ class Ordering:
     # -- running ---------------------------------------------------------------------------------
 
     async def _gather(self) -> None:
-        """Wait while transactions keep arriving, up to `MAX_GATHER_SECONDS`.
+        """Wait while transactions keep arriving, or an admission call is in flight, up to
+        `MAX_GATHER_SECONDS`.
 
         A lone transaction is sealed after one quiet tick; a stream of them is gathered
         into one block, so the per-block costs (state root, commit) are shared.
@@ -724,7 +729,7 @@ class Ordering:
         seen = len(self._pool)
         while time.monotonic() < deadline:
             await asyncio.sleep(GATHER_TICK_SECONDS)
-            if len(self._pool) == seen:
+            if len(self._pool) == seen and not self._admissions_pending():
                 return
             seen = len(self._pool)
 
@@ -734,7 +739,17 @@ class Ordering:
             self._ask_blocks()
 
     async def run(self) -> None:
-        """Order blocks until cancelled."""
+        """Order blocks until cancelled.
+
+        With the executor in another process (`execute_apart`), the next block is gathered
+        after each one too (`_gather`: until the pool is quiet for a tick and no admission
+        call is in flight, at most `MAX_GATHER_SECONDS`), not built at once with whatever
+        arrived meanwhile. The enclave admits on one interpreter while it executes, so a
+        block built at once holds what slipped in between, costs the enclave more per
+        transaction (each block loads its accounts afresh), and leaves the next one smaller
+        still: with a fast keccak, blocks of ~12 transactions at ~210 tx/s, against ~65 at
+        ~300 tx/s gathered. A lone transaction waits no longer: it is gathered on the wake,
+        as before, and nothing is in flight after it."""
         self._start()
         sync = asyncio.create_task(self._keep_in_sync()) if self._network is not None else None
         try:
@@ -749,6 +764,8 @@ class Ordering:
                             await asyncio.sleep(wait)
                         if await self._build_off_loop(allow_empty=False) is None:
                             break
+                        if self._execute_apart:
+                            await self._gather()
                 else:
                     await asyncio.sleep(self._block_time)
                     await self._build_off_loop(allow_empty=True)
