@@ -640,9 +640,10 @@ class Ordering:
                 return
             while (wait := due - time.monotonic()) > 0:  # a timer may fire a little early
                 await asyncio.sleep(wait)
-        self._answered[peer] = time.monotonic()
+        self._answered[peer] = time.monotonic()  # taken: a request meanwhile waits
         blocks = await asyncio.to_thread(self._decided_from, first)
         if blocks:
+            self._answered[peer] = time.monotonic()  # paced from when it goes out
             self._network.send(peer, encode_sync_blocks(blocks))
 
     def _ask_blocks(self, peer: Address | None = None) -> None:

@@ -39,6 +39,13 @@ def test_a_peer_asking_without_pause_is_answered_once_a_tenth_of_a_second() -> N
     async def scenario() -> None:
         network = Network()
         service = ordering(network)
+        reads = iter([0.03])  # the first answer's blocks are slow to read: gaps still hold
+
+        def decided_from(first: int) -> list[DecidedBlock]:
+            time.sleep(next(reads, 0))
+            return [BLOCK]
+
+        service._decided_from = decided_from  # type: ignore[method-assign]
         for _ in range(3):
             await service._send_blocks(PEER, 1)
         await service._send_blocks(PEER, 1, asked=False)  # unasked, too soon: not sent
