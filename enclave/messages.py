@@ -152,6 +152,8 @@ class _TransactionGuard:
         self, raw: bytes, sender: Address, private_for: tuple[Address, ...] | None, seal: bytes
     ) -> DecodedTransaction:
         """The transaction as the host describes it if sealed here; else decoded again."""
+        if any(len(address) != 20 for address in (sender, *(private_for or ()))):
+            raise ProtocolError("a transaction came back with a malformed sender or party")
         if hmac.compare_digest(seal, self.seal(raw, sender, private_for)):
             return _recent.rebuild(raw, sender, private_for, b"")
         if private_for is not None:

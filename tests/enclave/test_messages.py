@@ -254,6 +254,16 @@ def test_the_host_cannot_change_who_sent_a_transaction(sides: Sides) -> None:
         sides.to_enclave([forged])
 
 
+def test_addresses_coming_back_have_twenty_bytes(sides: Sides) -> None:
+    held = sides.from_enclave(replace(decoded(ACCOUNTS[0]), private_for=PARTIES))
+    for malformed in (
+        replace(held, sender=held.sender + b"\x00"),
+        replace(held, private_for=(b"\x01" * 19,)),
+    ):
+        with pytest.raises(ProtocolError, match="malformed"):
+            sides.to_enclave([malformed])
+
+
 def test_the_host_cannot_widen_or_change_an_audience(sides: Sides) -> None:
     held = sides.from_enclave(replace(decoded(ACCOUNTS[0]), private_for=PARTIES))
     for audience in (PARTIES + (address_of(ACCOUNTS[4]),), PARTIES[:1]):
