@@ -24,6 +24,7 @@ from evm_runtime.types import Address
 from ledger.database import make_engine
 from ledger.store import LedgerStore
 
+from .interface import EnclaveAPI
 from .local import InProcessEnclave
 from .messages import (
     CALL,
@@ -42,7 +43,8 @@ from .messages import (
 )
 
 log = logging.getLogger(__name__)
-SWITCH_INTERVAL = 0.001
+ALONE_SWITCH_INTERVAL = 0.001
+SHARED_SWITCH_INTERVAL = 0.005  # Python's default
 
 
 def serve(enclave: InProcessEnclave, inbox: IO[bytes], outbox: IO[bytes]) -> None:
@@ -68,6 +70,16 @@ def serve_calls(enclave: InProcessEnclave, inbox: IO[bytes], outbox: IO[bytes]) 
             return  # the host has gone: so does its enclave
 
 
+def pace_threads(enclave: EnclaveAPI) -> None:
+    """How soon the enclave's two threads take the interpreter from each other, by the
+    validators at the head. Alone (one validator, or none): every 1 ms, so admissions and
+    reads do not wait out a block's execution (measured: transfers/s x1.2-1.3). With other
+    validators: Python's default 5 ms, so the execution the network waits for keeps it
+    (4 validators, one run each: 107 tx/s, against 83-91 at 1 ms)."""
+    alone = len(enclave.validators()) <= 1
+    sys.setswitchinterval(ALONE_SWITCH_INTERVAL if alone else SHARED_SWITCH_INTERVAL)
+
+
 def _answer(enclave: InProcessEnclave, body: bytes) -> list[Any]:
     try:
         message = decode(body)
@@ -76,7 +88,10 @@ def _answer(enclave: InProcessEnclave, body: bytes) -> list[Any]:
         _, method, args = message
         if method not in METHODS:
             raise ProtocolError(f"{method!r} is not an enclave call")
-        return [RESULT, getattr(enclave, method)(*args)]
+        result = getattr(enclave, method)(*args)
+        if method == "committed":
+            pace_threads(enclave)
+        return [RESULT, result]
     except Exception as error:
         if not isinstance(error, (ProtocolError, ConclaveError)):
             log.exception("enclave call failed")
@@ -98,9 +113,6 @@ def main(argv: list[str] | None = None) -> int:
         "--read-channel", default=None, metavar="IN,OUT", help="the file descriptors of the read channel"
     )
     args = parser.parse_args(argv)
-    # Admissions and reads (the read channel's thread) take the interpreter from a block's
-    # execution within 1 ms rather than the default 5: measured, transfers/s x1.2-1.3.
-    sys.setswitchinterval(SWITCH_INTERVAL)
     logging.basicConfig(
         level=args.log_level.upper(), stream=sys.stderr, format="enclave %(levelname)s: %(message)s"
     )
