@@ -148,17 +148,22 @@ def _open(request: Json) -> _Envelope | dict[str, Json]:
     return _Envelope(request_id, "id" not in request, name, time.perf_counter())
 
 
-def _method(node: Node, name: str) -> Method:
+def _served(node: Node, name: str) -> Method | None:
+    """The method `name` names, if this node serves it (dev methods on a dev node only)."""
     method = METHODS.get(name)
-    if method is None or (method.dev_only and not node.config.dev_mode):
+    return None if method is None or (method.dev_only and not node.config.dev_mode) else method
+
+
+def _method(node: Node, name: str) -> Method:
+    method = _served(node, name)
+    if method is None:
         raise RpcError(METHOD_NOT_FOUND, f"the method {name[:100]} does not exist/is not available")
     return method
 
 
-def _close(
-    node: Node, envelope: _Envelope, served: str | None, result: Json, error: Exception | None
-) -> dict[str, Json] | None:
-    """The answer to a request that returned `result` or raised `error`, and its metrics."""
+def _close(node: Node, envelope: _Envelope, result: Json, error: Exception | None) -> dict[str, Json] | None:
+    """The answer to a request that returned `result` or raised `error`, and its metrics
+    (by method name only for a method the node serves: the label stays bounded)."""
     request_id, name = envelope.id, envelope.name
     if isinstance(error, RpcError):
         response = _error(request_id, error)
@@ -170,6 +175,7 @@ def _close(
     else:
         response = {"jsonrpc": "2.0", "id": request_id, "result": result}
     error_code = response["error"]["code"] if "error" in response else None
+    served = name if _served(node, name) is not None else None
     node.metrics.observe_rpc(served, time.perf_counter() - envelope.started, error_code)
     return None if envelope.notification else response
 
@@ -179,14 +185,12 @@ def handle_request(node: Node, request: Json) -> dict[str, Json] | None:
     envelope = _open(request)
     if not isinstance(envelope, _Envelope):
         return envelope
-    served: str | None = None
     try:
         method = _method(node, envelope.name)
-        served = envelope.name
         result = method.handler(node, *_parse_params(method, request.get("params")))
     except Exception as error:
-        return _close(node, envelope, served, None, error)
-    return _close(node, envelope, served, result, None)
+        return _close(node, envelope, None, error)
+    return _close(node, envelope, result, None)
 
 
 async def handle_request_later(node: Node, request: Json) -> dict[str, Json] | None:
@@ -195,15 +199,13 @@ async def handle_request_later(node: Node, request: Json) -> dict[str, Json] | N
     envelope = _open(request)
     if not isinstance(envelope, _Envelope):
         return envelope
-    served: str | None = None
     try:
         method = _method(node, envelope.name)
-        served = envelope.name
         args = _parse_params(method, request.get("params"))
         result = method.handler(node, *args) if method.later is None else await method.later(node, *args)
     except Exception as error:
-        return _close(node, envelope, served, None, error)
-    return _close(node, envelope, served, result, None)
+        return _close(node, envelope, None, error)
+    return _close(node, envelope, result, None)
 
 
 Admission = Callable[[int], RpcError | None]
