@@ -25,9 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from .cli_keys import CommandError, add_key_arguments, load_account
+from .cli_keys import CommandError, add_key_arguments, add_node_command, load_account
 
-DEFAULT_RPC = "http://127.0.0.1:8545"
 DEFAULT_STATEMENT = "Sign in to read confidential data."
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -55,16 +54,7 @@ def add_auth_commands(commands: Any) -> None:
     actions = auth.add_subparsers(dest="auth_command", metavar="ACTION", required=True)
 
     def action(name: str, help: str, description: str) -> argparse.ArgumentParser:
-        parser = actions.add_parser(
-            name,
-            help=help,
-            description=description,
-            epilog=AUTH_EPILOG,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        parser.add_argument("--rpc", default=DEFAULT_RPC, help="the node's URL (default: %(default)s)")
-        parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
-        return parser
+        return add_node_command(actions, name, help, description=description, epilog=AUTH_EPILOG)
 
     login = action(
         "login",

@@ -1,4 +1,5 @@
-"""What the commands that act for an account share: how they take its key, how they fail.
+"""What the commands that act for an account share: how they take its key, how they fail,
+and how a command that talks to a node is told where it is (`add_node_command`).
 
 The key comes from `--key` (hex), `--key-file` (an Ethereum keystore, its password from
 `--password-file` or asked for), or the CONCLAVE_KEY environment variable.
@@ -13,9 +14,28 @@ import os
 from pathlib import Path
 from typing import Any
 
+DEFAULT_RPC = "http://127.0.0.1:8545"
+
 
 class CommandError(Exception):
     """What went wrong, for the user; exit status 1."""
+
+
+def add_node_command(
+    actions: Any, name: str, help: str, *, description: str | None = None, epilog: str | None = None
+) -> argparse.ArgumentParser:
+    """Subcommand `name` of `actions` (an argparse subparsers action) that talks to a node:
+    with `--rpc` (the node's URL) and `--json`."""
+    command: argparse.ArgumentParser = actions.add_parser(
+        name,
+        help=help,
+        description=description or help,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument("--rpc", default=DEFAULT_RPC, help="the node's URL (default: %(default)s)")
+    command.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    return command
 
 
 def add_key_arguments(command: argparse.ArgumentParser, whose: str) -> None:

@@ -14,9 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .cli_keys import CommandError, add_key_arguments, load_account
+from .cli_keys import CommandError, add_key_arguments, add_node_command, load_account
 
-DEFAULT_RPC = "http://127.0.0.1:8545"
 STATE_NAMES = ("open", "accepted", "rejected", "withdrawn", "expired", "failed", "dropped")
 
 GOV_EPILOG = """\
@@ -57,17 +56,7 @@ def add_gov_commands(commands: Any) -> None:
     def node_command(
         name: str, help: str, *, signs: bool, epilog: str | None = None
     ) -> argparse.ArgumentParser:
-        command = actions.add_parser(
-            name,
-            help=help,
-            description=help,
-            epilog=epilog,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        command.add_argument(
-            "--rpc", default=DEFAULT_RPC, help="the node's JSON-RPC URL (default: %(default)s)"
-        )
-        command.add_argument("--json", action="store_true", help="print the result as one JSON object")
+        command = add_node_command(actions, name, help, epilog=epilog)
         if signs:
             add_key_arguments(command, "the member's")
             command.add_argument(

@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .auth_cli import DEFAULT_RPC
+from .cli_keys import DEFAULT_RPC
 
 RECEIPT_EPILOG = """\
 examples:

@@ -26,9 +26,7 @@ from typing import Any
 
 from enclave.attestation import AttestationError, Quote, verify_quote
 
-from .cli_keys import CommandError, add_key_arguments, load_account
-
-DEFAULT_RPC = "http://127.0.0.1:8545"
+from .cli_keys import CommandError, add_key_arguments, add_node_command, load_account
 
 RECOVERY_EPILOG = """\
 examples:
@@ -61,15 +59,7 @@ def add_recovery_commands(commands: Any) -> None:
     actions = recovery.add_subparsers(dest="recovery_command", metavar="ACTION", required=True)
 
     def command(name: str, help: str, *, signs: bool) -> argparse.ArgumentParser:
-        parser = actions.add_parser(
-            name,
-            help=help,
-            description=help,
-            epilog=RECOVERY_EPILOG,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        parser.add_argument("--rpc", default=DEFAULT_RPC, help="the node's URL (default: %(default)s)")
-        parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+        parser = add_node_command(actions, name, help, epilog=RECOVERY_EPILOG)
         if signs:
             add_key_arguments(parser, "the member's")
         return parser
